@@ -1,0 +1,21 @@
+"""Neural-network models; build them through :func:`create_model` or :func:`model_from_config`."""
+
+from __future__ import annotations
+
+from est_stfm.models.registry import (
+    ModelConfig,
+    count_parameters,
+    create_model,
+    describe_models,
+    list_models,
+    model_from_config,
+)
+
+__all__ = [
+    "ModelConfig",
+    "count_parameters",
+    "create_model",
+    "describe_models",
+    "list_models",
+    "model_from_config",
+]
