@@ -1,0 +1,357 @@
+"""Reading and writing rasters with rasterio, as float32 reflectance plus a valid mask.
+
+Inside est-stfm every image is a float32 array shaped ``(bands, H, W)`` of reflectance, together
+with a boolean ``(H, W)`` mask of valid pixels. Files store ``reflectance / scale`` in their own
+dtype (for example int16 with ``scale = 0.0001``); :func:`read_raster` decodes and
+:func:`write_raster` encodes. Invalid pixels (a band equal to nodata, NaN or infinite) are set to
+0.0 in the arrays, so arithmetic on them never produces NaN; the mask says which pixels to trust.
+
+User mistakes (a missing file, something that is not a raster, a window outside the image) raise
+:class:`est_stfm.errors.EstStfmError` with a one-line message, never a rasterio traceback.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+import rasterio.errors
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.windows import Window
+
+from est_stfm.errors import EstStfmError
+
+BLOCK_SIZE = 256
+"""Tile size of the GeoTIFFs written by :func:`write_raster`."""
+
+WRITABLE_DTYPES = frozenset(
+    ["uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64"]
+)
+"""Dtypes :func:`write_raster` can encode to."""
+
+WindowLike = Window | tuple[tuple[int, int], tuple[int, int]]
+"""A rasterio ``Window`` or ``((row_start, row_stop), (col_start, col_stop))``."""
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Where a raster lies and how it is stored: georeferencing, size, bands, dtype, nodata."""
+
+    crs: CRS | None
+    transform: Affine
+    width: int
+    height: int
+    count: int
+    dtype: str
+    nodata: float | None
+    descriptions: tuple[str | None, ...]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(height, width)`` in pixels."""
+        return (self.height, self.width)
+
+    @property
+    def size_text(self) -> str:
+        """The size as ``WIDTHxHEIGHT`` (the GDAL convention), for messages."""
+        return f"{self.width}x{self.height}"
+
+    @property
+    def crs_text(self) -> str:
+        """The CRS as a short string (``EPSG:32655``) or ``no CRS``, for messages."""
+        if self.crs is None:
+            return "no CRS"
+        epsg = self.crs.to_epsg()
+        return f"EPSG:{epsg}" if epsg is not None else self.crs.to_string()
+
+    def same_size(self, other: Grid) -> bool:
+        """True when both grids have the same width and height."""
+        return (self.width, self.height) == (other.width, other.height)
+
+    def same_crs(self, other: Grid) -> bool:
+        """True when both grids have the same CRS (or both have none)."""
+        if self.crs is None or other.crs is None:
+            return self.crs is None and other.crs is None
+        return bool(self.crs == other.crs)
+
+    def same_transform(self, other: Grid, tol: float = 1e-4) -> bool:
+        """True when every transform coefficient agrees within ``tol`` pixels."""
+        pixel = max(abs(self.transform.a), abs(self.transform.e), 1e-12)
+        mine, theirs = tuple(self.transform)[:6], tuple(other.transform)[:6]
+        return all(abs(a - b) <= tol * pixel for a, b in zip(mine, theirs, strict=True))
+
+    def same_grid(self, other: Grid, tol: float = 1e-4) -> bool:
+        """True when size, CRS and transform (within ``tol`` of a pixel) are the same.
+
+        Band count, dtype and nodata are not part of the grid.
+        """
+        return self.same_size(other) and self.same_crs(other) and self.same_transform(other, tol)
+
+    def profile(self) -> dict[str, Any]:
+        """A rasterio profile for writing a tiled, deflate-compressed GeoTIFF on this grid."""
+        profile: dict[str, Any] = {
+            "driver": "GTiff",
+            "width": self.width,
+            "height": self.height,
+            "count": self.count,
+            "dtype": self.dtype,
+            "crs": self.crs,
+            "transform": self.transform,
+            "nodata": self.nodata,
+            "tiled": True,
+            "blockxsize": BLOCK_SIZE,
+            "blockysize": BLOCK_SIZE,
+            "compress": "deflate",
+        }
+        if np.issubdtype(np.dtype(self.dtype), np.integer):
+            profile["predictor"] = 2
+        return profile
+
+
+def _check_scale(scale: float) -> float:
+    try:
+        value = float(scale)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise EstStfmError(
+            f"scale must be a positive number (stored value x scale = reflectance), got {scale!r}"
+        )
+    return value
+
+
+def _open_error(path: Path, exc: Exception) -> EstStfmError:
+    if not path.exists():
+        return EstStfmError(f"raster not found: {path} (check the path)")
+    if path.is_dir():
+        return EstStfmError(f"{path} is a directory, not a raster: give the path of an image file")
+    reason = " ".join(str(exc).split())
+    return EstStfmError(
+        f"cannot read {path} as a raster ({reason}): give a GeoTIFF or another GDAL-readable image"
+    )
+
+
+def read_grid(path: str | Path) -> Grid:
+    """The :class:`Grid` of a raster file (opens the header only, reads no pixels)."""
+    path = Path(path)
+    try:
+        with rasterio.open(path) as ds:
+            return Grid(
+                crs=ds.crs,
+                transform=ds.transform,
+                width=ds.width,
+                height=ds.height,
+                count=ds.count,
+                dtype=str(ds.dtypes[0]),
+                nodata=None if ds.nodata is None else float(ds.nodata),
+                descriptions=tuple(ds.descriptions),
+            )
+    except (rasterio.errors.RasterioError, OSError) as exc:
+        raise _open_error(path, exc) from None
+
+
+def _as_window(window: WindowLike, width: int, height: int, path: Path) -> Window:
+    if not isinstance(window, Window):
+        try:
+            (r0, r1), (c0, c1) = window
+            window = Window.from_slices((int(r0), int(r1)), (int(c0), int(c1)))
+        except (TypeError, ValueError):
+            raise EstStfmError(
+                f"window {window!r} for {path} must be a rasterio Window or "
+                "((row_start, row_stop), (col_start, col_stop))"
+            ) from None
+    r0, c0 = window.row_off, window.col_off
+    r1, c1 = r0 + window.height, c0 + window.width
+    if not (0 <= r0 < r1 <= height and 0 <= c0 < c1 <= width):
+        raise EstStfmError(
+            f"window rows {r0}:{r1}, cols {c0}:{c1} is empty or outside {path} "
+            f"({height} rows x {width} cols): choose a window inside the image"
+        )
+    return window
+
+
+def read_raster(
+    path: str | Path, scale: float = 1.0, window: WindowLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read a raster as ``(reflectance, valid)``.
+
+    ``reflectance`` is float32 ``(bands, H, W)``, stored values times ``scale``; ``valid`` is bool
+    ``(H, W)``, False where any band equals nodata or is NaN or infinite (also after scaling).
+    Invalid pixels are 0.0 in ``reflectance``. The file's own band-scale metadata is not applied:
+    pass ``scale`` explicitly. ``window`` restricts the read to a block of the image.
+    """
+    path = Path(path)
+    scale = _check_scale(scale)
+    try:
+        with rasterio.open(path) as ds:
+            win = None if window is None else _as_window(window, ds.width, ds.height, path)
+            raw = ds.read(window=win)
+            nodata = ds.nodata
+    except (rasterio.errors.RasterioError, OSError) as exc:
+        raise _open_error(path, exc) from None
+    invalid = np.zeros(raw.shape[1:], dtype=bool)
+    if nodata is not None:
+        if math.isnan(nodata):
+            pass  # NaN is caught by the finiteness test below
+        else:
+            invalid |= np.any(raw == nodata, axis=0)
+    reflectance = raw.astype(np.float32)
+    if scale != 1.0:
+        reflectance *= np.float32(scale)
+    invalid |= ~np.all(np.isfinite(reflectance), axis=0)
+    reflectance[:, invalid] = 0.0
+    return reflectance, ~invalid
+
+
+def _default_nodata(dtype: np.dtype) -> float:
+    """The nodata used when the grid has none but some pixels are invalid (never 0)."""
+    if np.issubdtype(dtype, np.floating):
+        return math.nan
+    info = np.iinfo(dtype)
+    if info.min < 0:
+        return float(max(-9999, info.min))
+    return float(info.max)
+
+
+def _representable(value: float, dtype: np.dtype) -> bool:
+    if np.issubdtype(dtype, np.floating):
+        return math.isnan(value) or abs(value) <= np.finfo(dtype).max
+    info = np.iinfo(dtype)
+    return float(value).is_integer() and info.min <= value <= info.max
+
+
+def _encode(
+    reflectance: np.ndarray,
+    invalid: np.ndarray,
+    scale: float,
+    dtype: np.dtype,
+    nodata: float | None,
+) -> np.ndarray:
+    """``reflectance / scale`` in ``dtype``: rounded and clipped for integers, nodata avoided."""
+    values = reflectance.astype(np.float64) / scale
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        values = np.clip(np.rint(values), info.min, info.max)
+        encoded = values.astype(dtype)
+        if nodata is not None:
+            hit = (encoded == nodata) & ~invalid
+            step = 1 if nodata <= 0 else -1  # towards zero, so always inside the range
+            encoded[hit] = np.asarray(nodata + step).astype(dtype)
+    else:
+        big = np.finfo(dtype).max
+        encoded = np.clip(values, -big, big).astype(dtype)
+        if nodata is not None and not math.isnan(nodata):
+            hit = (encoded == nodata) & ~invalid
+            towards = np.zeros((), dtype=dtype) if nodata != 0 else np.ones((), dtype=dtype)
+            encoded[hit] = np.nextafter(np.asarray(nodata, dtype=dtype), towards)
+    if nodata is not None:
+        encoded[:, invalid] = np.asarray(nodata).astype(dtype)
+    return encoded
+
+
+def write_raster(
+    path: str | Path,
+    reflectance: np.ndarray,
+    grid: Grid,
+    scale: float = 1.0,
+    valid: np.ndarray | None = None,
+    descriptions: Sequence[str | None] | None = None,
+    dtype: str | None = None,
+    *,
+    tags: Mapping[str, str] | None = None,
+) -> None:
+    """Write reflectance ``(bands, H, W)`` (or ``(H, W)``) as a GeoTIFF on ``grid``, atomically.
+
+    Values are stored as ``reflectance / scale`` in ``dtype`` (default: the grid's), rounded and
+    clipped to the range of integer dtypes. Pixels not ``valid``, or not finite, get the grid's
+    nodata, or -9999 (signed), the maximum (unsigned) or NaN (float) when the grid has none; a
+    valid pixel that would encode to nodata is moved one unit towards zero. The band count may
+    differ from ``grid.count``; the grid's descriptions are kept when the band count matches.
+    Band scales and the ``reflectance_scale`` tag record ``scale``; ``tags`` adds more tags.
+    The file is written under a temporary name in the same directory and renamed into place, so
+    an existing file is either replaced whole or left untouched.
+    """
+    path = Path(path)
+    scale = _check_scale(scale)
+    data = np.asarray(reflectance)
+    if data.ndim == 2:
+        data = data[None]
+    if data.ndim != 3 or data.shape[1:] != grid.shape or data.shape[0] < 1:
+        raise EstStfmError(
+            f"cannot write {path}: the image is shaped {tuple(np.shape(reflectance))} but the grid "
+            f"needs (bands, {grid.height}, {grid.width}): pass a (bands, rows, cols) array"
+        )
+    if not np.issubdtype(data.dtype, np.number) or np.issubdtype(data.dtype, np.complexfloating):
+        raise EstStfmError(
+            f"cannot write {path}: reflectance must be real numbers, not {data.dtype}"
+        )
+    bands = data.shape[0]
+    invalid = ~np.all(np.isfinite(data), axis=0)
+    if valid is not None:
+        mask = np.asarray(valid)
+        if mask.shape != grid.shape:
+            raise EstStfmError(
+                f"cannot write {path}: the valid mask is shaped {mask.shape} but the image is "
+                f"{grid.shape} (rows, cols)"
+            )
+        invalid |= ~mask.astype(bool)
+    try:
+        out_dtype = np.dtype(dtype or grid.dtype)
+    except TypeError:
+        out_dtype = None
+    if out_dtype is None or out_dtype.name not in WRITABLE_DTYPES:
+        raise EstStfmError(
+            f"cannot write {path}: unsupported dtype {dtype or grid.dtype!r} "
+            f"(use one of {', '.join(sorted(WRITABLE_DTYPES))})"
+        )
+    nodata = grid.nodata
+    if nodata is not None and not _representable(nodata, out_dtype):
+        nodata = _default_nodata(out_dtype)
+    if nodata is None and invalid.any():
+        nodata = _default_nodata(out_dtype)
+    if descriptions is None:
+        descriptions = grid.descriptions if len(grid.descriptions) == bands else None
+    elif len(descriptions) != bands:
+        raise EstStfmError(
+            f"cannot write {path}: {len(descriptions)} band descriptions for {bands} bands"
+        )
+    encoded = _encode(data, invalid, scale, out_dtype, nodata)
+
+    profile = grid.profile()
+    profile.update(count=bands, dtype=out_dtype.name, nodata=nodata)
+    if not np.issubdtype(out_dtype, np.integer):
+        profile.pop("predictor", None)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EstStfmError(f"cannot create the folder of {path}: {exc.strerror or exc}") from None
+    # a fresh name in the same directory (not mkstemp: its 0600 mode would outlive the rename)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        with rasterio.open(tmp, "w", **profile) as ds:
+            ds.write(encoded)
+            if descriptions is not None:
+                for i, text in enumerate(descriptions, start=1):
+                    if text:
+                        ds.set_band_description(i, str(text))
+            ds.scales = (scale,) * bands
+            ds.update_tags(
+                reflectance_scale=repr(scale), **{k: str(v) for k, v in (tags or {}).items()}
+            )
+        os.replace(tmp, path)
+    except (rasterio.errors.RasterioError, OSError) as exc:
+        reason = " ".join(str(getattr(exc, "strerror", None) or exc).split())
+        raise EstStfmError(
+            f"cannot write {path} ({reason}): check that the directory is writable and the path "
+            "is not a directory"
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,41 @@
+"""Plain-text and Markdown tables of metric reports."""
+
+from __future__ import annotations
+
+import math
+
+from est_stfm.evaluation.metrics import METRIC_NAMES, MetricReport
+
+# Decimal places per metric: reflectance errors need four, dB and degrees two.
+_DIGITS = {"RMSE": 4, "MAE": 4, "bias": 4, "PSNR": 2, "SSIM": 4, "SAM": 2, "ERGAS": 3, "CC": 4}
+_UNITS = {"PSNR": " (dB)", "SAM": " (deg)"}
+
+
+def _fmt(name: str, value: float) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.{_DIGITS[name]}f}"
+
+
+def markdown_table(rows: dict[str, MetricReport], metrics=METRIC_NAMES) -> str:
+    """One row per method (overall values), one column per metric."""
+    head = "| method | " + " | ".join(m + _UNITS.get(m, "") for m in metrics) + " |"
+    sep = "|---|" + "---:|" * len(metrics)
+    body = [
+        f"| {name} | " + " | ".join(_fmt(m, r.overall[m]) for m in metrics) + " |"
+        for name, r in rows.items()
+    ]
+    return "\n".join([head, sep, *body])
+
+
+def band_table(
+    report: MetricReport, band_names: list[str] | None = None, metrics=METRIC_NAMES
+) -> str:
+    """One row per band plus the overall row, for one report."""
+    names = band_names or [f"band {i + 1}" for i in range(len(report.per_band))]
+    head = "| band | " + " | ".join(m + _UNITS.get(m, "") for m in metrics) + " |"
+    sep = "|---|" + "---:|" * len(metrics)
+    body = [
+        f"| {n} | " + " | ".join(_fmt(m, b[m]) for m in metrics) + " |"
+        for n, b in zip(names, report.per_band, strict=True)
+    ]
+    body.append("| **overall** | " + " | ".join(_fmt(m, report.overall[m]) for m in metrics) + " |")
+    return "\n".join([head, sep, *body])
