@@ -1,14 +1,41 @@
-"""est-stfm: spatiotemporal fusion of remote-sensing images with EST-STFM and baselines."""
+"""est-stfm: spatiotemporal fusion of remote-sensing images with EST-STFM and baselines.
+
+The public API is importable from here; submodules load on first use, so ``import est_stfm``
+(and the torch-free data layer) stay light.
+"""
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from est_stfm.errors import EstStfmError
 
 try:
     __version__ = version("est-stfm")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-from est_stfm.errors import EstStfmError  # noqa: E402
+_LAZY = {
+    "create_model": "est_stfm.models",
+    "list_models": "est_stfm.models",
+    "load_scene": "est_stfm.data",
+    "make_synthetic_scene": "est_stfm.data",
+    "FitConfig": "est_stfm.training",
+    "fit": "est_stfm.training",
+    "fuse": "est_stfm.fusion",
+    "predict_to_file": "est_stfm.fusion",
+    "resolve_method": "est_stfm.fusion",
+    "load_model": "est_stfm.checkpoint",
+    "evaluate_arrays": "est_stfm.evaluation",
+    "evaluate_files": "est_stfm.evaluation",
+}
 
-__all__ = ["EstStfmError", "__version__"]
+__all__ = ["EstStfmError", "__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'est_stfm' has no attribute {name!r}")

@@ -9,8 +9,6 @@ so an interrupted save never leaves a half-written file, and ``model.json`` is w
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,29 +16,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from est_stfm.atomic import atomic_target, atomic_write_text
 from est_stfm.errors import EstStfmError
 from est_stfm.models import model_from_config
 
 FORMAT = "est-stfm-model/1"
 WEIGHTS = "model.safetensors"
 METADATA = "model.json"
-
-
-def _atomic_path(final: Path):
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to ``path`` via a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _atomic_path(path)
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def save_model(model_dir: str | Path, model: torch.nn.Module, metadata: dict[str, Any]) -> Path:
@@ -50,12 +32,8 @@ def save_model(model_dir: str | Path, model: torch.nn.Module, metadata: dict[str
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = _atomic_path(model_dir / WEIGHTS)
-    try:
+    with atomic_target(model_dir / WEIGHTS) as tmp:
         save_file(state, str(tmp))
-        os.replace(tmp, model_dir / WEIGHTS)
-    finally:
-        tmp.unlink(missing_ok=True)
     meta = {
         "format": FORMAT,
         "version": __version__,

@@ -6,7 +6,6 @@ exit with status 2.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Annotated
 import typer
 import yaml
 
+from est_stfm.data.scene import user_date
 from est_stfm.errors import EstStfmError
 
 app = typer.Typer(
@@ -23,13 +23,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="EST-STFM spatiotemporal fusion: fit, predict, evaluate.",
 )
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text.strip())
-    except ValueError:
-        raise EstStfmError(f"{text!r} is not a date: write it as YYYY-MM-DD") from None
 
 
 def _overrides(items: list[str]) -> dict:
@@ -81,15 +74,20 @@ def fit(
         patch_size=patch_size,
         batch_size=batch_size,
         lr=lr,
-        holdout=[_date(d) for d in holdout or []],
+        holdout=[user_date(d) for d in holdout or []],
         overrides=_overrides(set_ or []),
     )
     _, meta = run_fit(load_scene(scene), out, cfg, progress=not quiet)
     m = meta["metrics"]
+    start, best = m["validation_score_start"], m["validation_score_best"]
+    val = (
+        f"; validation RMSE / naive-change RMSE {start:.3f} at start -> {best:.3f} best"
+        if best is not None
+        else "; scene too narrow for a validation strip"
+    )
     typer.echo(
         f"saved {out} ({m['steps']} steps, {m['epochs']} epochs, {m['seconds']} s, "
-        f"{m['samples_per_second']} samples/s; validation RMSE {m['validation_rmse_base']} "
-        f"at start -> {m['validation_rmse_best']} best)"
+        f"{m['samples_per_second']} samples/s{val})"
     )
 
 
@@ -117,9 +115,9 @@ def predict(
     from est_stfm.fusion import predict_to_file, resolve_method
 
     sc = load_scene(scene)
-    target = _date(date)
+    target = user_date(date)
     method = resolve_method(model)
-    fused = predict_to_file(sc, target, method, out, _date(reference) if reference else None)
+    fused = predict_to_file(sc, target, method, out, user_date(reference) if reference else None)
     typer.echo(f"wrote {out} ({method.name}, {fused.reference} -> {fused.date})")
 
 
@@ -143,7 +141,7 @@ def evaluate(
     typer.echo(band_table(report))
     typer.echo(f"({report.valid_pixels} valid pixels, reflectance scale, ERGAS ratio {ratio:.4g})")
     if json_out:
-        from est_stfm.checkpoint import atomic_write_text
+        from est_stfm.atomic import atomic_write_text
 
         atomic_write_text(json_out, json.dumps(report.to_dict(), indent=2) + "\n")
 

@@ -17,7 +17,8 @@ import torch
 
 from est_stfm.checkpoint import load_model
 from est_stfm.classic import NAIVE_METHODS
-from est_stfm.data import Scene, read_grid, write_raster
+from est_stfm.data import Scene, read_grid, user_date, write_raster
+from est_stfm.data.scene import DateLike
 from est_stfm.errors import EstStfmError
 
 
@@ -69,12 +70,13 @@ class Fused:
     reference: dt.date
 
 
-def fuse(scene: Scene, date: dt.date, method: Method, reference: dt.date | None = None) -> Fused:
+def fuse(scene: Scene, date: DateLike, method: Method, reference: DateLike | None = None) -> Fused:
     """Predict the fine image at ``date`` from a reference pair (the nearest one by default)."""
+    date = user_date(date)
     scene.require_coarse(date)
     if reference is None:
         reference = scene.nearest_reference(date)
-    elif reference not in scene.pairs_dates() or reference == date:
+    elif (reference := user_date(reference)) not in scene.pairs_dates() or reference == date:
         raise EstStfmError(
             f"reference {reference} needs a fine and a coarse image and must differ from {date}; "
             f"candidates: {', '.join(str(d) for d in scene.pairs_dates() if d != date)}"
@@ -93,7 +95,7 @@ def fuse(scene: Scene, date: dt.date, method: Method, reference: dt.date | None 
 
 
 def predict_to_file(
-    scene: Scene, date: dt.date, method: Method, out: str | Path, reference: dt.date | None = None
+    scene: Scene, date: DateLike, method: Method, out: str | Path, reference: DateLike | None = None
 ) -> Fused:
     """Fuse and write a GeoTIFF on the fine reference's grid and encoding (dtype, scale, nodata)."""
     fused = fuse(scene, date, method, reference)

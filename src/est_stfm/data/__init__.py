@@ -6,7 +6,7 @@ Nothing here imports torch.
 from __future__ import annotations
 
 from est_stfm.data.raster import Grid, read_grid, read_raster, write_raster
-from est_stfm.data.scene import Scene, load_scene, save_scene
+from est_stfm.data.scene import Scene, load_scene, save_scene, user_date
 from est_stfm.data.synthetic import make_synthetic_scene
 
 __all__ = [
@@ -17,5 +17,6 @@ __all__ = [
     "read_grid",
     "read_raster",
     "save_scene",
+    "user_date",
     "write_raster",
 ]

@@ -13,8 +13,6 @@ User mistakes (a missing file, something that is not a raster, a window outside 
 from __future__ import annotations
 
 import math
-import os
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
+from est_stfm.atomic import atomic_target
 from est_stfm.errors import EstStfmError
 
 BLOCK_SIZE = 256
@@ -333,10 +332,8 @@ def write_raster(
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise EstStfmError(f"cannot create the folder of {path}: {exc.strerror or exc}") from None
-    # a fresh name in the same directory (not mkstemp: its 0600 mode would outlive the rename)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
-        with rasterio.open(tmp, "w", **profile) as ds:
+        with atomic_target(path) as tmp, rasterio.open(tmp, "w", **profile) as ds:
             ds.write(encoded)
             if descriptions is not None:
                 for i, text in enumerate(descriptions, start=1):
@@ -346,12 +343,9 @@ def write_raster(
             ds.update_tags(
                 reflectance_scale=repr(scale), **{k: str(v) for k, v in (tags or {}).items()}
             )
-        os.replace(tmp, path)
     except (rasterio.errors.RasterioError, OSError) as exc:
         reason = " ".join(str(getattr(exc, "strerror", None) or exc).split())
         raise EstStfmError(
             f"cannot write {path} ({reason}): check that the directory is writable and the path "
             "is not a directory"
         ) from None
-    finally:
-        tmp.unlink(missing_ok=True)

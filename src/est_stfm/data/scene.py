@@ -19,7 +19,6 @@ import difflib
 import math
 import os
 import re
-import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from est_stfm.atomic import atomic_write_text
 from est_stfm.data.raster import Grid, WindowLike, read_grid, read_raster
 from est_stfm.errors import EstStfmError
 
@@ -53,6 +53,14 @@ def parse_date(value: Any) -> dt.date:
     if match is None:
         raise ValueError(f"{value!r} is not a date")
     return dt.date(*(int(g) for g in match.groups()))
+
+
+def user_date(value: Any) -> dt.date:
+    """:func:`parse_date` for values a user typed: a one-line error instead of ``ValueError``."""
+    try:
+        return parse_date(value)
+    except ValueError:
+        raise EstStfmError(f"{value!r} is not a date: write it as YYYY-MM-DD") from None
 
 
 def _date_text(dates: Iterable[dt.date]) -> str:
@@ -381,13 +389,8 @@ def save_scene(
         allow_unicode=True,
     )
     text = "# est-stfm scene: image paths are relative to this file\n" + body
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, text)
     except OSError as exc:
         raise EstStfmError(f"cannot write scene file {path}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

@@ -62,20 +62,38 @@ class FitConfig(BaseModel):
 
 
 @torch.no_grad()
-def validation_rmse(model: torch.nn.Module, stack: SceneStack, pairs, cols: slice) -> float:
-    """RMSE over the valid pixels of the validation columns of every pair."""
+def validation_rmses(model: torch.nn.Module, stack: SceneStack, pairs, cols: slice) -> np.ndarray:
+    """Per-pair RMSE over the valid pixels of the validation columns."""
     model.eval()
-    sq, n = 0.0, 0
+    out = []
     for ref, tgt in pairs:
-        c1, f1, c2, f2, valid = (
-            torch.from_numpy(np.ascontiguousarray(a)) for a in pair_arrays(stack, ref, tgt, cols)
-        )
-        pred = model(c1[None], f1[None], c2[None])[0]
-        err = ((pred - f2) ** 2)[:, valid]
-        sq += float(err.sum())
-        n += err.numel()
+        arrays = pair_arrays(stack, ref, tgt, cols)
+        c1, f1, c2, f2 = (torch.from_numpy(np.ascontiguousarray(a))[None] for a in arrays[:4])
+        valid = torch.from_numpy(np.ascontiguousarray(arrays[4]))
+        err = ((model(c1, f1, c2) - f2)[0] ** 2)[:, valid]
+        out.append(math.sqrt(float(err.mean())) if err.numel() else math.nan)
     model.train()
-    return math.sqrt(sq / max(n, 1))
+    return np.array(out)
+
+
+def naive_change_rmses(stack: SceneStack, pairs, cols: slice) -> np.ndarray:
+    """Per-pair RMSE of the naive prediction F1 + (C2 - C1) on the validation columns."""
+    out = []
+    for ref, tgt in pairs:
+        c1, f1, c2, f2, valid = pair_arrays(stack, ref, tgt, cols)
+        err = (f1 + c2 - c1 - f2)[:, valid]
+        out.append(math.sqrt(float((err.astype(np.float64) ** 2).mean())) if err.size else math.nan)
+    return np.array(out)
+
+
+def validation_score(rmses: np.ndarray, naive: np.ndarray) -> float:
+    """Mean over pairs of RMSE / naive-change RMSE (1.0 = as good as the naive baseline).
+
+    A ratio per pair, not a pooled RMSE: pooled, the few pairs with large changes (a flood)
+    dominate, and a model that helps them while hurting every calm pair would look better.
+    """
+    ok = np.isfinite(rmses) & np.isfinite(naive) & (naive > 0)
+    return float(np.mean(rmses[ok] / naive[ok])) if ok.any() else math.nan
 
 
 def fit(
@@ -112,7 +130,16 @@ def fit(
     budget_s = cfg.minutes * 60 if cfg.minutes else None
 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    base_val = validation_rmse(model, stack, pairs, val_cols) if val_w else None
+    naive = naive_change_rmses(stack, pairs, val_cols) if val_w else None
+
+    def score() -> float | None:
+        return (
+            validation_score(validation_rmses(model, stack, pairs, val_cols), naive)
+            if val_w
+            else None
+        )
+
+    base_val = score()
     best_val, best_state, best_epoch, stale = base_val, copy.deepcopy(model.state_dict()), 0, 0
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -120,7 +147,13 @@ def fit(
 
     start = time.monotonic()
     step, epoch = 0, 0
-    bar = tqdm(total=max_steps, disable=not progress, unit="step", desc="fit", leave=False)
+    bar = tqdm(
+        total=100,
+        disable=not progress,
+        desc="fit",
+        leave=False,
+        bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}",
+    )
     model.train()
     done = False
     while not done:
@@ -146,12 +179,12 @@ def fit(
             opt.step()
             losses.append(loss.item())
             step += 1
-            bar.update(1)
-            bar.set_postfix(epoch=epoch, loss=f"{losses[-1]:.4f}", best_val=best_val)
+            bar.update(int(100 * frac) - bar.n)
+            bar.set_postfix(epoch=epoch, step=step, loss=f"{losses[-1]:.4f}", best_val=best_val)
         if not losses:
             epoch -= 1  # the budget ran out before this epoch began
             break
-        val = validation_rmse(model, stack, pairs, val_cols) if val_w else None
+        val = score()
         if val is None or best_val is None or val < best_val:
             best_val, best_state, best_epoch, stale = (
                 val,
@@ -166,7 +199,7 @@ def fit(
                 "epoch": epoch,
                 "step": step,
                 "train_loss": float(np.mean(losses)),
-                "val_rmse": val,
+                "val_score": val,
                 "lr": opt.param_groups[0]["lr"],
                 "seconds": round(time.monotonic() - start, 2),
             }
@@ -180,7 +213,7 @@ def fit(
 
     with open(out_dir / "train_log.csv", "w", newline="") as fh:
         writer = csv.DictWriter(
-            fh, fieldnames=["epoch", "step", "train_loss", "val_rmse", "lr", "seconds"]
+            fh, fieldnames=["epoch", "step", "train_loss", "val_score", "lr", "seconds"]
         )
         writer.writeheader()
         writer.writerows(log_rows)
@@ -193,8 +226,8 @@ def fit(
         "holdout": [d.isoformat() for d in cfg.holdout],
         "fit": cfg.model_dump(mode="json"),
         "metrics": {
-            "validation_rmse_base": base_val,
-            "validation_rmse_best": best_val,
+            "validation_score_start": base_val,
+            "validation_score_best": best_val,
             "best_epoch": best_epoch,
             "epochs": epoch,
             "steps": step,

@@ -1,0 +1,85 @@
+"""Parameters, training-step time and inference time of every model preset on this machine.
+
+    python benchmarks/model_speed.py [--batch 4] [--patch 96] [--infer 256] [--repeat 3]
+
+Prints a Markdown table. Times are medians over ``--repeat`` runs after one warm-up, with
+channels-last tensors (as ``est-stfm fit`` and ``predict`` use them) and all CPU threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import torch
+
+from est_stfm.models import create_model, list_models
+
+
+def _median_time(fn, repeat: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--patch", type=int, default=96)
+    ap.add_argument("--infer", type=int, default=256)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--skip", nargs="*", default=[], help="presets to skip")
+    args = ap.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    cl = torch.channels_last
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPU threads, "
+        f"torch {torch.__version__}"
+    )
+    print(
+        f"| preset | parameters | train step (batch {args.batch}, {args.patch}px) "
+        f"| samples/s | predict {args.infer}x{args.infer} |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    for name in list_models():
+        if name in args.skip:
+            continue
+        torch.manual_seed(0)
+        model = create_model(name).to(memory_format=cl)
+        torch.nn.init.normal_(model.head.weight, std=1e-3)  # the zero head would skip backprop
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        x = [
+            torch.rand(args.batch, 6, args.patch, args.patch).contiguous(memory_format=cl)
+            for _ in range(4)
+        ]
+
+        def step(model=model, opt=opt, x=x) -> None:
+            loss = (model(x[0], x[1], x[2]) - x[3]).abs().mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        y = [
+            torch.rand(1, 6, args.infer, args.infer).contiguous(memory_format=cl) for _ in range(3)
+        ]
+
+        @torch.no_grad()
+        def infer(model=model, y=y) -> None:
+            model.eval()(*y)
+            model.train()
+
+        t_step = _median_time(step, args.repeat)
+        t_inf = _median_time(infer, args.repeat)
+        n = sum(p.numel() for p in model.parameters())
+        print(f"| {name} | {n:,} | {t_step:.2f} s | {args.batch / t_step:.1f} | {t_inf:.2f} s |")
+
+
+if __name__ == "__main__":
+    main()
