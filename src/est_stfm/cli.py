@@ -149,10 +149,10 @@ def evaluate(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="output directory")] = Path("demo_out"),
-    minutes: Annotated[float, typer.Option(help="training time budget")] = 3.0,
+    minutes: Annotated[float, typer.Option(help="training time budget")] = 4.0,
     size: Annotated[int, typer.Option(help="scene size in pixels")] = 256,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    model: Annotated[str, typer.Option(help="model preset")] = "est-stfm-small",
+    model: Annotated[str, typer.Option(help="model preset")] = "est-stfm-tiny",
 ) -> None:
     """Synthetic scene -> fit -> predict a held-out date -> metrics table and quick-look PNG."""
     from est_stfm.demo import run_demo

@@ -36,10 +36,10 @@ class DemoResult:
 def run_demo(
     out_dir: str | Path,
     *,
-    minutes: float = 3.0,
+    minutes: float = 4.0,
     size: int = 256,
     seed: int = 0,
-    model: str = "est-stfm-small",
+    model: str = "est-stfm-tiny",
     progress: bool = True,
 ) -> DemoResult:
     """Make a scene, fit on all dates but one, predict that date, compare with the baselines."""

@@ -152,6 +152,7 @@ def fit(
         disable=not progress,
         desc="fit",
         leave=False,
+        mininterval=1.0,
         bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}",
     )
     model.train()
