@@ -39,7 +39,7 @@ def _overrides(items: list[str]) -> dict:
 
 @app.command()
 def fit(
-    scene: Annotated[Path, typer.Argument(help="scene YAML")],
+    scene: Annotated[Path, typer.Argument(help="scene YAML", metavar="SCENE.yaml")],
     out: Annotated[Path, typer.Option("--out", help="directory for the trained model")],
     model: Annotated[
         str, typer.Option(help="model preset (see `est-stfm models`)")
@@ -104,7 +104,7 @@ def _validated(cls, **kwargs):
 
 @app.command()
 def predict(
-    scene: Annotated[Path, typer.Argument(help="scene YAML")],
+    scene: Annotated[Path, typer.Argument(help="scene YAML", metavar="SCENE.yaml")],
     date: Annotated[str, typer.Option(help="target date YYYY-MM-DD (needs a coarse image)")],
     model: Annotated[str, typer.Option(help="model directory, or naive-copy / naive-change")],
     out: Annotated[Path, typer.Option("--out", help="output GeoTIFF")],
@@ -123,8 +123,10 @@ def predict(
 
 @app.command()
 def evaluate(
-    pred: Annotated[Path, typer.Argument(help="predicted raster")],
-    truth: Annotated[Path, typer.Argument(help="true fine raster of the same date and grid")],
+    pred: Annotated[Path, typer.Argument(help="predicted raster", metavar="PRED.tif")],
+    truth: Annotated[
+        Path, typer.Argument(help="true fine raster of the same date and grid", metavar="TRUTH.tif")
+    ],
     json_out: Annotated[
         Path | None, typer.Option("--json", help="write the metrics as JSON")
     ] = None,
@@ -179,24 +181,15 @@ def models() -> None:
 
 
 def main() -> None:
-    """Console-script entry point: run the app, turning user errors into one line and exit 2."""
+    """Console-script entry point: user errors become one line on stderr and exit status 2.
+
+    Usage errors (a missing option, say) are click's: a usage message and exit status 2.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except EstStfmError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
 
 
 if __name__ == "__main__":
