@@ -13,7 +13,7 @@ from pathlib import Path
 
 from est_stfm.classic import NAIVE_METHODS
 from est_stfm.data import load_scene, make_synthetic_scene
-from est_stfm.evaluation import MetricReport, evaluate_arrays
+from est_stfm.evaluation import MetricReport, evaluate_arrays, read_reflectance
 from est_stfm.evaluation.table import markdown_table
 from est_stfm.fusion import fuse, predict_to_file, resolve_method
 from est_stfm.training import FitConfig, fit
@@ -58,15 +58,16 @@ def run_demo(
     )
     net = resolve_method(out / "model")
     prediction = out / f"prediction_{target.isoformat()}.tif"
-    fused = {"EST-STFM": predict_to_file(scene, target, net, prediction)}
+    written = predict_to_file(scene, target, net, prediction)
+    # EST-STFM is scored from the file it wrote (what a user gets, int16-quantised)
+    images = {"EST-STFM": read_reflectance(prediction)}
     for name, method in NAIVE_METHODS.items():
-        fused[name] = fuse(scene, target, method, fused["EST-STFM"].reference)
+        naive = fuse(scene, target, method, written.reference)
+        images[name] = (naive.image, naive.valid)
     truth, truth_valid = scene.read_fine(target)
     reports = {
-        name: evaluate_arrays(
-            f.image, truth, f.valid & truth_valid, ergas_ratio=1.0 / SYNTHETIC_FACTOR
-        )
-        for name, f in fused.items()
+        name: evaluate_arrays(image, truth, valid & truth_valid, ergas_ratio=1.0 / SYNTHETIC_FACTOR)
+        for name, (image, valid) in images.items()
     }
     table = markdown_table(reports)
     (out / "metrics.md").write_text(table + "\n")
@@ -78,7 +79,10 @@ def run_demo(
         from est_stfm.viz import quicklook
 
         figure = quicklook(
-            out / "quicklook.png", truth, {k: f.image for k, f in fused.items()}, truth_valid
+            out / "quicklook.png",
+            truth,
+            {k: image for k, (image, _) in images.items()},
+            truth_valid,
         )
     return DemoResult(
         reports,
@@ -86,5 +90,5 @@ def run_demo(
         prediction,
         figure,
         target.isoformat(),
-        fused["EST-STFM"].reference.isoformat(),
+        written.reference.isoformat(),
     )

@@ -14,12 +14,21 @@ from typing import Protocol
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from est_stfm.checkpoint import load_model
 from est_stfm.classic import NAIVE_METHODS
-from est_stfm.data import Scene, read_grid, user_date, write_raster
+from est_stfm.data import Scene, read_grid, user_date
 from est_stfm.data.scene import DateLike
 from est_stfm.errors import EstStfmError
+from est_stfm.tiling import (
+    DEFAULT_HALO,
+    DEFAULT_OVERLAP,
+    DEFAULT_TILE,
+    predict_tiled,
+    streamed_geotiff,
+    tile_rows,
+)
 
 
 class Method(Protocol):
@@ -70,8 +79,20 @@ class Fused:
     reference: dt.date
 
 
-def fuse(scene: Scene, date: DateLike, method: Method, reference: DateLike | None = None) -> Fused:
-    """Predict the fine image at ``date`` from a reference pair (the nearest one by default)."""
+@dataclass
+class Written:
+    """A prediction written to disk: where, for which dates, in how many tiles."""
+
+    path: Path
+    date: dt.date
+    reference: dt.date
+    tiles: int
+
+
+def choose_reference(
+    scene: Scene, date: DateLike, method: Method, reference: DateLike | None = None
+) -> tuple[dt.date, dt.date]:
+    """Check that ``method`` can fuse ``date`` and pick the reference date (nearest by default)."""
     date = user_date(date)
     scene.require_coarse(date)
     if reference is None:
@@ -87,18 +108,55 @@ def fuse(scene: Scene, date: DateLike, method: Method, reference: DateLike | Non
             f"the model was trained on {bands} bands but {scene.path} has {scene.bands}: "
             "fit a model on this scene"
         )
-    f1, v1 = scene.read_fine(reference)
-    c1, cv1 = scene.read_coarse(reference)
-    c2, cv2 = scene.read_coarse(date)
-    image = method.predict(c1, f1, c2).astype(np.float32)
-    return Fused(image, v1 & cv1 & cv2, date, reference)
+    return date, reference
+
+
+def _fuse_window(
+    scene: Scene, date: dt.date, reference: dt.date, method: Method, window=None
+) -> tuple[np.ndarray, np.ndarray]:
+    f1, v1 = scene.read_fine(reference, window)
+    c1, cv1 = scene.read_coarse(reference, window)
+    c2, cv2 = scene.read_coarse(date, window)
+    return method.predict(c1, f1, c2).astype(np.float32), v1 & cv1 & cv2
+
+
+def fuse(scene: Scene, date: DateLike, method: Method, reference: DateLike | None = None) -> Fused:
+    """Predict the whole fine image at ``date`` in memory, in one piece (small scenes; see
+    :func:`predict_to_file` for any size)."""
+    date, reference = choose_reference(scene, date, method, reference)
+    image, valid = _fuse_window(scene, date, reference, method)
+    return Fused(image, valid, date, reference)
 
 
 def predict_to_file(
-    scene: Scene, date: DateLike, method: Method, out: str | Path, reference: DateLike | None = None
-) -> Fused:
-    """Fuse and write a GeoTIFF on the fine reference's grid and encoding (dtype, scale, nodata)."""
-    fused = fuse(scene, date, method, reference)
-    grid = read_grid(scene.fine[fused.reference])
-    write_raster(out, fused.image, grid, scale=scene.scale, valid=fused.valid)
-    return fused
+    scene: Scene,
+    date: DateLike,
+    method: Method,
+    out: str | Path,
+    reference: DateLike | None = None,
+    *,
+    tile: int = DEFAULT_TILE,
+    overlap: int = DEFAULT_OVERLAP,
+    halo: int = DEFAULT_HALO,
+    cog: bool = False,
+    progress: bool = False,
+) -> Written:
+    """Fuse ``date`` tile by tile (see :mod:`est_stfm.tiling`) and stream it to a GeoTIFF on the
+    fine reference's grid and encoding (dtype, scale, nodata, band descriptions)."""
+    date, reference = choose_reference(scene, date, method, reference)
+    grid = read_grid(scene.fine[reference])
+    rows = tile_rows(grid.height, grid.width, tile, overlap)
+    total = sum(len(r) for r in rows)
+    with (
+        tqdm(total=total, unit="tile", desc="predict", disable=not progress, leave=False) as bar,
+        streamed_geotiff(out, grid, scene.scale, scene.bands, cog=cog) as writer,
+    ):
+        n = predict_tiled(
+            lambda window: _fuse_window(scene, date, reference, method, window),
+            writer,
+            tile=tile,
+            overlap=overlap,
+            halo=halo,
+            progress=lambda _: bar.update(1),
+        )
+    return Written(Path(out), date, reference, n)

@@ -1,0 +1,209 @@
+"""Tiles with a halo, overlap blending, and streamed windowed writes: any scene size, no seams.
+
+How a scene of any size is predicted with bounded memory:
+
+* The scene is cut into tiles of ``tile`` x ``tile`` pixels whose neighbours overlap by at least
+  ``overlap`` pixels. There is no divisibility rule: the last tile of a row or column is shifted
+  back to end exactly at the border (it then overlaps its neighbour more). A scene smaller than a
+  tile is one tile.
+* Each tile is predicted from inputs read with an extra ``halo`` of context on every side
+  (clipped at the scene border), and the halo is cropped off the prediction.
+* Overlapping predictions are blended with separable linear ramps: inside an overlap each tile's
+  weight rises from the edge it shares with its neighbour towards its centre; along the scene
+  border there is no ramp. Every pixel is the weighted mean of the tiles covering it, so the
+  transition between tiles is gradual and no seam is visible.
+* Rows of tiles are accumulated in a buffer one tile-row high and the full scene width; every
+  finished block of rows is encoded and written to a tiled GeoTIFF at once. Memory grows with the
+  scene width times the tile size, never with the scene area.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from rasterio.windows import Window
+
+from est_stfm.atomic import atomic_target
+from est_stfm.data.raster import Grid, _default_nodata, _encode, _representable
+from est_stfm.errors import EstStfmError
+
+DEFAULT_TILE = 512
+DEFAULT_OVERLAP = 64
+DEFAULT_HALO = 16
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of size ``tile`` covering ``[0, length)`` with at least
+    ``overlap`` pixels shared between neighbours; the last tile ends at ``length``."""
+    if length <= tile:
+        return [0]
+    stride = tile - overlap
+    if stride < 1:
+        raise EstStfmError(f"tile size {tile} must be larger than the overlap {overlap}")
+    starts = list(range(0, length - tile, stride))
+    starts.append(length - tile)
+    return starts
+
+
+def _ramp(n: int, ramp_start: int, ramp_end: int) -> np.ndarray:
+    """Weights along one axis of a tile of length ``n``: linear ramps of the given widths at the
+    start and end (0 = no ramp, a scene border), 1 elsewhere, never 0."""
+    w = np.ones(n, dtype=np.float32)
+    if ramp_start:
+        w[:ramp_start] = np.minimum(w[:ramp_start], (np.arange(ramp_start) + 1) / (ramp_start + 1))
+    if ramp_end:
+        w[n - ramp_end :] = np.minimum(
+            w[n - ramp_end :], ((np.arange(ramp_end) + 1) / (ramp_end + 1))[::-1]
+        )
+    return w
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile: its pixels (``rows`` x ``cols`` as half-open ranges) and the blend weights."""
+
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+    weight: np.ndarray  # (h, w) float32
+
+    def read_window(self, halo: int, height: int, width: int) -> tuple[Window, tuple[int, int]]:
+        """The window to read (the tile plus ``halo``, clipped) and the tile's offset in it."""
+        r0, c0 = max(0, self.rows[0] - halo), max(0, self.cols[0] - halo)
+        r1, c1 = min(height, self.rows[1] + halo), min(width, self.cols[1] + halo)
+        return Window(c0, r0, c1 - c0, r1 - r0), (self.rows[0] - r0, self.cols[0] - c0)
+
+
+def _axis_tiles(length: int, tile: int, overlap: int) -> list[tuple[int, int, np.ndarray]]:
+    starts = tile_starts(length, tile, overlap)
+    size = min(tile, length)
+    out = []
+    for i, s in enumerate(starts):
+        before = starts[i - 1] + size - s if i > 0 else 0
+        after = s + size - starts[i + 1] if i + 1 < len(starts) else 0
+        out.append((s, s + size, _ramp(size, before, after)))
+    return out
+
+
+def tile_rows(height: int, width: int, tile: int, overlap: int) -> list[list[Tile]]:
+    """The tiles of a scene, grouped by tile row (top to bottom, left to right)."""
+    cols = _axis_tiles(width, tile, overlap)
+    return [
+        [Tile((r0, r1), (c0, c1), np.outer(wr, wc)) for c0, c1, wc in cols]
+        for r0, r1, wr in _axis_tiles(height, tile, overlap)
+    ]
+
+
+class StreamedGeoTiff:
+    """A GeoTIFF on ``grid`` written block of rows by block of rows, in the grid's encoding.
+
+    Reflectance is stored as ``value / scale`` in the grid's dtype (as
+    :func:`est_stfm.data.write_raster` does); invalid pixels get the grid's nodata (or the
+    dtype's default nodata). Use :func:`streamed_geotiff` to open one.
+    """
+
+    def __init__(self, ds: rasterio.io.DatasetWriter, grid: Grid, scale: float, nodata: float):
+        self.ds, self.grid, self.scale, self.nodata = ds, grid, scale, nodata
+        self.dtype = np.dtype(ds.dtypes[0])
+
+    def write_rows(self, row0: int, image: np.ndarray, valid: np.ndarray) -> None:
+        """Write reflectance ``(bands, h, W)`` and its valid mask starting at row ``row0``."""
+        invalid = ~valid | ~np.all(np.isfinite(image), axis=0)
+        encoded = _encode(image, invalid, self.scale, self.dtype, self.nodata)
+        self.ds.write(encoded, window=Window(0, row0, image.shape[2], image.shape[1]))
+
+
+@contextmanager
+def streamed_geotiff(
+    path: str | Path,
+    grid: Grid,
+    scale: float,
+    bands: int,
+    *,
+    cog: bool = False,
+    tags: dict[str, str] | None = None,
+) -> Iterator[StreamedGeoTiff]:
+    """Open a tiled GeoTIFF for streamed writes; on success it is renamed into ``path`` (as a
+    Cloud-Optimized GeoTIFF with overviews when ``cog``); on failure ``path`` is untouched."""
+    dtype = np.dtype(grid.dtype)
+    nodata = grid.nodata
+    if nodata is None or not _representable(nodata, dtype):
+        nodata = _default_nodata(dtype)
+    profile = grid.profile()
+    profile.update(count=bands, nodata=nodata, BIGTIFF="IF_SAFER")
+    if not np.issubdtype(dtype, np.integer):
+        profile.pop("predictor", None)
+    descriptions = grid.descriptions if len(grid.descriptions) == bands else (None,) * bands
+    with atomic_target(path) as tmp:
+        plain = tmp.with_suffix(".plain.tif") if cog else tmp
+        try:
+            with rasterio.open(plain, "w", **profile) as ds:
+                for i, text in enumerate(descriptions, start=1):
+                    if text:
+                        ds.set_band_description(i, str(text))
+                ds.scales = (scale,) * bands
+                ds.update_tags(reflectance_scale=repr(scale), **(tags or {}))
+                yield StreamedGeoTiff(ds, grid, scale, nodata)
+            if cog:
+                rasterio.shutil.copy(
+                    plain, tmp, driver="COG", compress="DEFLATE", overview_resampling="average"
+                )
+        finally:
+            if cog:
+                plain.unlink(missing_ok=True)
+
+
+PredictWindow = Callable[[Window], tuple[np.ndarray, np.ndarray]]
+
+
+def predict_tiled(
+    predict_window: PredictWindow,
+    writer: StreamedGeoTiff,
+    *,
+    tile: int = DEFAULT_TILE,
+    overlap: int = DEFAULT_OVERLAP,
+    halo: int = DEFAULT_HALO,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Predict a scene tile by tile and stream it to ``writer``; returns the number of tiles.
+
+    ``predict_window(window)`` returns ``(reflectance (bands, h, w), valid (h, w))`` for a window
+    of the scene. ``progress(n)`` is called after each tile.
+    """
+    height, width = writer.grid.height, writer.grid.width
+    bands = writer.ds.count
+    rows = tile_rows(height, width, tile, overlap)
+    # the buffer holds rows [top, top + acc.shape[1]) that are not final yet
+    top = 0
+    acc = np.zeros((bands, 0, width), np.float64)
+    wsum = np.zeros((0, width), np.float64)
+    valid_acc = np.ones((0, width), bool)
+    n = 0
+    for i, row in enumerate(rows):
+        r0, r1 = row[0].rows
+        grow = r1 - (top + acc.shape[1])
+        if grow > 0:
+            acc = np.concatenate([acc, np.zeros((bands, grow, width))], axis=1)
+            wsum = np.concatenate([wsum, np.zeros((grow, width))], axis=0)
+            valid_acc = np.concatenate([valid_acc, np.ones((grow, width), bool)], axis=0)
+        for t in row:
+            window, (dr, dc) = t.read_window(halo, height, width)
+            image, valid = predict_window(window)
+            h, w = r1 - r0, t.cols[1] - t.cols[0]
+            (c0, c1), b0 = t.cols, r0 - top
+            acc[:, b0 : b0 + h, c0:c1] += image[:, dr : dr + h, dc : dc + w] * t.weight
+            wsum[b0 : b0 + h, c0:c1] += t.weight
+            valid_acc[b0 : b0 + h, c0:c1] &= valid[dr : dr + h, dc : dc + w]
+            n += 1
+            if progress:
+                progress(n)
+        # rows above the next tile row are final: write them and drop them from the buffer
+        k = (rows[i + 1][0].rows[0] if i + 1 < len(rows) else r1) - top
+        writer.write_rows(top, (acc[:, :k] / wsum[:k]).astype(np.float32), valid_acc[:k])
+        acc, wsum, valid_acc, top = acc[:, k:], wsum[k:], valid_acc[k:], top + k
+    return n
