@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint clean benchmark
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,14 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
+
+# Real-data benchmark (about 20 min on 2 CPU cores): prepare the scenes from ../shared/data, run
+# the protocol, put the results table into README.md.
+benchmark: $(BIN)/.installed
+	$(BIN)/python benchmarks/prepare_data.py
+	$(BIN)/est-stfm benchmark benchmarks/protocol-v1.yaml --out benchmarks/results \
+		--runs benchmarks/runs
+	$(BIN)/python benchmarks/update_readme.py benchmarks/results/results.md README.md
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache

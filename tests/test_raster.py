@@ -13,6 +13,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from est_stfm.data import Grid, read_grid, read_raster, write_raster
+from est_stfm.data.raster import has_valid_pixel, read_band, sample_values
 from est_stfm.errors import EstStfmError
 
 SCALE = 0.0001
@@ -253,3 +254,79 @@ def test_same_grid_tolerance_crs_and_size() -> None:
 def test_data_layer_does_not_import_torch() -> None:
     code = "import sys, est_stfm.data; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_offset_bands_extra_nodata_and_valid_range(tmp_path: Path) -> None:
+    grid = make_grid(count=3, dtype="uint16", nodata=None)
+    raw = np.full((3, grid.height, grid.width), 10_000, np.uint16)
+    raw[:, 0, 0] = 0  # fill
+    raw[2, 1, 1] = 65535  # saturated in band 3 only
+    raw[1, 2, 2] = 6000  # 0.02 in band 2: outside valid_range
+    path = tmp_path / "u.tif"
+    with rasterio.open(path, "w", **grid.profile()) as ds:
+        ds.write(raw)
+    values, ok = read_raster(path, 2e-5, offset=-0.1, nodata=[0, 65535], valid_range=(0.05, 1.5))
+    assert not ok[0, 0] and not ok[1, 1] and not ok[2, 2] and ok.sum() == ok.size - 3
+    assert np.allclose(values[:, ok], 0.1, atol=1e-6) and np.all(values[:, ~ok] == 0)
+    first, first_ok = read_raster(path, 2e-5, offset=-0.1, bands=[1], nodata=[0, 65535])
+    assert first.shape == (1, grid.height, grid.width)
+    assert not first_ok[0, 0] and first_ok[1, 1]  # band 3's saturation is not read
+    with pytest.raises(EstStfmError) as exc:
+        read_raster(path, bands=[4])
+    assert_one_line(exc, "u.tif", "band 4")
+    with pytest.raises(EstStfmError):
+        read_raster(path, offset=float("nan"))
+
+
+def test_write_with_offset_round_trips(tmp_path: Path) -> None:
+    grid = make_grid(count=2, dtype="uint16", nodata=None)
+    data = reflectance(grid) - 0.05  # some negative values: the offset makes them storable
+    path = tmp_path / "o.tif"
+    write_raster(path, data, grid, scale=2e-5, offset=-0.1)
+    with rasterio.open(path) as ds:
+        assert ds.offsets == (-0.1, -0.1) and ds.scales == (2e-5, 2e-5)
+        assert float(ds.tags()["reflectance_offset"]) == -0.1
+    values, ok = read_raster(path, 2e-5, offset=-0.1)
+    assert ok.all() and np.abs(values - data).max() <= 2e-5
+
+
+def test_envi_file_with_header_is_read(tmp_path: Path) -> None:
+    grid = make_grid(count=2, dtype="int16", nodata=None)
+    data = (reflectance(grid) * 10_000).astype(np.int16)
+    path = tmp_path / "image.bsq"
+    profile = {**grid.profile(), "driver": "ENVI"}
+    for key in ("tiled", "blockxsize", "blockysize", "compress", "predictor"):
+        profile.pop(key)
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(data)
+    assert (tmp_path / "image.hdr").exists()
+    back = read_grid(path)
+    assert back.same_grid(grid) and back.count == 2 and back.georeferenced
+    values, ok = read_raster(path, SCALE, window=((2, 5), (3, 9)))
+    assert ok.all() and np.allclose(values, data[:, 2:5, 3:9] * SCALE)
+
+
+def test_sample_values_valid_pixel_and_read_band(tmp_path: Path) -> None:
+    grid = make_grid(width=300, height=200, count=2, dtype="float32", nodata=-1.0)
+    data = np.full((2, 200, 300), -1.0, np.float32)
+    path = tmp_path / "s.tif"
+    write_raster(path, data, grid, valid=np.zeros((200, 300), bool))
+    assert sample_values(path).size == 0 and not has_valid_pixel(path, rows_per_read=64)
+    data[:, 150, 7] = 0.5  # one valid pixel, outside the sampled windows
+    write_raster(path, data, grid, valid=data[0] > 0)
+    assert has_valid_pixel(path, rows_per_read=64)
+    data[:] = 0.25
+    write_raster(path, data, grid)
+    sample = sample_values(path, scale=2.0, offset=1.0)
+    assert 0 < sample.size <= 2 * 16 * 32 * 32 and np.allclose(sample, 1.5)
+    band = read_band(path, 2, window=((0, 3), (0, 4)))
+    assert band.shape == (3, 4) and band.dtype == np.float32
+
+
+def test_grid_georeferencing_properties() -> None:
+    grid = make_grid()
+    assert grid.has_transform and grid.georeferenced
+    bare = Grid(**{**grid.__dict__, "crs": None, "transform": Affine.identity()})
+    assert not bare.has_transform and not bare.georeferenced
+    local = Grid(**{**grid.__dict__, "crs": CRS.from_wkt('LOCAL_CS["Arbitrary",UNIT["metre",1]]')})
+    assert local.has_transform and not local.georeferenced

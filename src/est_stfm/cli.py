@@ -109,16 +109,43 @@ def predict(
     model: Annotated[str, typer.Option(help="model directory, or naive-copy / naive-change")],
     out: Annotated[Path, typer.Option("--out", help="output GeoTIFF")],
     reference: Annotated[str | None, typer.Option(help="reference date (default: nearest)")] = None,
+    pairs: Annotated[
+        str, typer.Option(help="reference pairs: 1, 2 (one before, one after) or auto")
+    ] = "auto",
+    tile: Annotated[int, typer.Option(help="tile size in pixels (memory grows with it)")] = 512,
+    overlap: Annotated[int, typer.Option(help="minimum overlap of neighbouring tiles")] = 64,
+    halo: Annotated[int, typer.Option(help="extra context read around each tile")] = 16,
+    cog: Annotated[bool, typer.Option(help="write a Cloud-Optimized GeoTIFF")] = False,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
-    """Predict the fine image at DATE and write a georeferenced GeoTIFF."""
+    """Predict the fine image at DATE, tile by tile, into a georeferenced GeoTIFF."""
     from est_stfm.data import load_scene
     from est_stfm.fusion import predict_to_file, resolve_method
 
+    if tile < 16 or not 0 <= overlap < tile or halo < 0:
+        raise EstStfmError(
+            f"--tile {tile} --overlap {overlap} --halo {halo}: need tile >= 16, "
+            "0 <= overlap < tile and halo >= 0"
+        )
     sc = load_scene(scene)
-    target = user_date(date)
     method = resolve_method(model)
-    fused = predict_to_file(sc, target, method, out, user_date(reference) if reference else None)
-    typer.echo(f"wrote {out} ({method.name}, {fused.reference} -> {fused.date})")
+    written = predict_to_file(
+        sc,
+        date,
+        method,
+        out,
+        reference,
+        pairs=pairs,
+        tile=tile,
+        overlap=overlap,
+        halo=halo,
+        cog=cog,
+        progress=not quiet,
+    )
+    typer.echo(
+        f"wrote {out} ({method.name}, {' + '.join(map(str, written.references))} -> "
+        f"{written.date}, {written.tiles} tiles)"
+    )
 
 
 @app.command()
@@ -134,18 +161,76 @@ def evaluate(
         float | None, typer.Option(help="reflectance scale for files without scale metadata")
     ] = None,
     ratio: Annotated[float, typer.Option(help="ERGAS ratio: fine / coarse pixel size")] = 30 / 500,
+    csv_out: Annotated[
+        Path | None, typer.Option("--csv", help="write the metrics as CSV (a row per band)")
+    ] = None,
+    figure: Annotated[
+        Path | None,
+        typer.Option(help="write truth / prediction / error / density panels per band (PNG)"),
+    ] = None,
+    mask: Annotated[
+        Path | None, typer.Option(help="raster on the same grid: non-zero = evaluate this pixel")
+    ] = None,
 ) -> None:
-    """Print RMSE, MAE, bias, PSNR, SSIM, SAM, ERGAS and CC per band and overall."""
-    from est_stfm.evaluation import evaluate_files
-    from est_stfm.evaluation.table import band_table
+    """Print RMSE, MAE, bias, PSNR, SSIM, SAM, ERGAS, CC and UIQI per band and overall."""
+    from est_stfm.evaluation import evaluate_arrays
+    from est_stfm.evaluation.compare import band_names, load_pair
+    from est_stfm.evaluation.table import band_table, write_csv
 
-    report = evaluate_files(pred, truth, scale=scale, ergas_ratio=ratio)
-    typer.echo(band_table(report))
+    pred_img, truth_img, valid = load_pair(pred, truth, scale=scale, mask=mask)
+    report = evaluate_arrays(pred_img, truth_img, valid, ergas_ratio=ratio)
+    names = band_names(truth)
+    typer.echo(band_table(report, names))
     typer.echo(f"({report.valid_pixels} valid pixels, reflectance scale, ERGAS ratio {ratio:.4g})")
     if json_out:
         from est_stfm.atomic import atomic_write_text
 
         atomic_write_text(json_out, json.dumps(report.to_dict(), indent=2) + "\n")
+    if csv_out:
+        write_csv(csv_out, report, names)
+    if figure:
+        from est_stfm.viz import evaluation_figure
+
+        typer.echo(f"figure: {evaluation_figure(figure, pred_img, truth_img, valid, names)}")
+
+
+@app.command()
+def cluster(
+    pred: Annotated[Path, typer.Argument(help="fused raster", metavar="PRED.tif")],
+    truth: Annotated[
+        Path, typer.Argument(help="real fine raster of the same date and grid", metavar="TRUTH.tif")
+    ],
+    k: Annotated[int, typer.Option("--k", help="number of k-means clusters")] = 6,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="write the scores as JSON")
+    ] = None,
+    figure: Annotated[
+        Path | None, typer.Option(help="write both cluster maps side by side (PNG)")
+    ] = None,
+    scale: Annotated[
+        float | None, typer.Option(help="reflectance scale for files without scale metadata")
+    ] = None,
+    mask: Annotated[
+        Path | None, typer.Option(help="raster on the same grid: non-zero = use this pixel")
+    ] = None,
+) -> None:
+    """K-means on the fused and on the real image; print agreement, kappa and ARI of the maps."""
+    from est_stfm.evaluation.cluster import cluster_files
+
+    rep = cluster_files(pred, truth, k=k, seed=seed, scale=scale, mask=mask)
+    scores = f"agreement {rep.agreement:.4f}, kappa {rep.kappa:.4f}, ARI {rep.ari:.4f}"
+    typer.echo(f"k-means, k = {k}, seed {seed}: {scores}")
+    typer.echo(f"({rep.valid_pixels} valid pixels, centroids fitted on {rep.sample_pixels})")
+    if json_out:
+        from est_stfm.atomic import atomic_write_text
+
+        atomic_write_text(json_out, json.dumps(rep.to_dict(), indent=2) + "\n")
+    if figure:
+        from est_stfm.viz import cluster_figure
+
+        path = cluster_figure(figure, rep.pred_labels, rep.truth_labels, k, scores)
+        typer.echo(f"figure: {path}")
 
 
 @app.command()
@@ -168,6 +253,59 @@ def demo(
     typer.echo(f"prediction: {res.prediction}")
     if res.figure:
         typer.echo(f"quick-look: {res.figure}")
+
+
+@app.command()
+def benchmark(
+    protocol: Annotated[
+        Path, typer.Argument(help="protocol YAML, e.g. benchmarks/protocol-v1.yaml")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="folder for results.csv and results.md")
+    ] = Path("benchmark_out"),
+    runs: Annotated[
+        Path | None, typer.Option(help="folder for models, predictions, logs (default OUT/runs)")
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="run only this case id (repeatable)")
+    ] = None,
+    methods: Annotated[
+        list[str] | None, typer.Option("--methods", help="run only this method id (repeatable)")
+    ] = None,
+) -> None:
+    """Run a benchmark protocol: fit and predict each (case, method) in a fresh process, score."""
+    from est_stfm.evaluation.benchmark import run_benchmark
+
+    res = run_benchmark(protocol, out, runs_dir=runs, only=only or [], methods=methods or [])
+    typer.echo(f"wrote {res.csv} and {res.markdown} ({res.seconds / 60:.1f} min)")
+    if res.errors:
+        typer.echo(f"{len(res.errors)} run(s) failed: see the status column", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def prepare(
+    layout: Annotated[str, typer.Argument(help="cia or lgc", metavar="cia|lgc")],
+    raw_dir: Annotated[Path, typer.Argument(help="folder of the raw CSIRO files", metavar="RAW")],
+    out_dir: Annotated[Path, typer.Argument(help="folder for GeoTIFFs, scene.yaml", metavar="OUT")],
+    rows: Annotated[int | None, typer.Option(help="image rows, when not inferable")] = None,
+    cols: Annotated[int | None, typer.Option(help="image columns, when not inferable")] = None,
+) -> None:
+    """Convert the raw CSIRO CIA/LGC files (ENVI or headerless int16) into GeoTIFFs + a scene."""
+    import warnings
+
+    from est_stfm.data.csiro import prepare_csiro
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = prepare_csiro(layout, raw_dir, out_dir, rows=rows, cols=cols)
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        typer.echo(f"warning: {message}", err=True)
+    pairs = len(res.scene.pairs_dates())
+    typer.echo(
+        f"wrote {res.scene_path} ({len(res.fine)} fine, {len(res.coarse)} coarse images, "
+        f"{pairs} dates with both)"
+    )
 
 
 @app.command()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import rasterio
 import torch
 from tqdm import tqdm
 
@@ -29,6 +30,9 @@ from est_stfm.tiling import (
     streamed_geotiff,
     tile_rows,
 )
+
+# GDAL block cache while predicting: bounded, so memory does not grow with the scene.
+GDAL_CACHE_MB = 128
 
 
 class Method(Protocol):
@@ -71,12 +75,17 @@ def resolve_method(spec: str | Path) -> Method:
 
 @dataclass
 class Fused:
-    """A fused image with its valid mask and the reference date it came from."""
+    """A fused image with its valid mask and the reference date(s) it came from."""
 
     image: np.ndarray
     valid: np.ndarray
     date: dt.date
-    reference: dt.date
+    references: tuple[dt.date, ...]
+
+    @property
+    def reference(self) -> dt.date:
+        """The (first) reference date."""
+        return self.references[0]
 
 
 @dataclass
@@ -85,47 +94,112 @@ class Written:
 
     path: Path
     date: dt.date
-    reference: dt.date
+    references: tuple[dt.date, ...]
     tiles: int
 
+    @property
+    def reference(self) -> dt.date:
+        """The (first) reference date."""
+        return self.references[0]
 
-def choose_reference(
-    scene: Scene, date: DateLike, method: Method, reference: DateLike | None = None
-) -> tuple[dt.date, dt.date]:
-    """Check that ``method`` can fuse ``date`` and pick the reference date (nearest by default)."""
+
+PAIRS = ("1", "2", "auto")
+TWO_PAIR_WINDOW = 31  # pixels: the neighbourhood over which each pair's coarse change is measured
+
+
+def choose_references(
+    scene: Scene,
+    date: DateLike,
+    method: Method,
+    reference: DateLike | None = None,
+    pairs: str = "auto",
+) -> tuple[dt.date, tuple[dt.date, ...]]:
+    """Check that ``method`` can fuse ``date`` and pick its reference date(s).
+
+    ``pairs="1"``: the nearest reference pair (or ``reference``). ``"2"``: the nearest pair
+    before and the nearest pair after the date (an error if either is missing). ``"auto"``: two
+    when both exist, else one. Giving ``reference`` means one pair.
+    """
     date = user_date(date)
     scene.require_coarse(date)
-    if reference is None:
-        reference = scene.nearest_reference(date)
-    elif (reference := user_date(reference)) not in scene.pairs_dates() or reference == date:
-        raise EstStfmError(
-            f"reference {reference} needs a fine and a coarse image and must differ from {date}; "
-            f"candidates: {', '.join(str(d) for d in scene.pairs_dates() if d != date)}"
-        )
+    if pairs not in PAIRS:
+        raise EstStfmError(f"--pairs {pairs!r}: use 1, 2 or auto")
     bands = getattr(method, "meta", {}).get("bands")
     if bands is not None and bands != scene.bands:
         raise EstStfmError(
             f"the model was trained on {bands} bands but {scene.path} has {scene.bands}: "
             "fit a model on this scene"
         )
-    return date, reference
+    candidates = [d for d in scene.pairs_dates() if d != date]
+    if reference is not None:
+        reference = user_date(reference)
+        if reference not in candidates or pairs == "2":
+            raise EstStfmError(
+                f"reference {reference} needs a fine and a coarse image, must differ from {date} "
+                f"and means one pair; candidates: {', '.join(str(d) for d in candidates)}"
+            )
+        return date, (reference,)
+    before = [d for d in candidates if d < date]
+    after = [d for d in candidates if d > date]
+    if pairs == "2" and not (before and after):
+        raise EstStfmError(
+            f"--pairs 2 needs a reference pair before and after {date}; "
+            f"dates with fine and coarse images: {', '.join(str(d) for d in candidates) or 'none'}"
+        )
+    if pairs != "1" and before and after:
+        return date, (before[-1], after[0])
+    return date, (scene.nearest_reference(date),)
+
+
+def _box_mean(img: np.ndarray, size: int) -> np.ndarray:
+    """Mean over a size x size neighbourhood (reflected at the border)."""
+    from scipy.ndimage import uniform_filter
+
+    return uniform_filter(img, size=size, mode="reflect")
+
+
+def pair_weights(c2: np.ndarray, coarse_refs: list[np.ndarray], window: int) -> list[np.ndarray]:
+    """Per-pixel weights of each reference pair, inversely proportional to how much the coarse
+    image changed between that pair's date and the target (mean absolute change over bands and
+    a ``window`` x ``window`` neighbourhood), as the classic two-pair methods weight them."""
+    inv = [1.0 / (_box_mean(np.abs(c2 - c).mean(0), window) + 1e-6) for c in coarse_refs]
+    total = sum(inv)
+    return [w / total for w in inv]
 
 
 def _fuse_window(
-    scene: Scene, date: dt.date, reference: dt.date, method: Method, window=None
+    scene: Scene, date: dt.date, references: tuple[dt.date, ...], method: Method, window=None
 ) -> tuple[np.ndarray, np.ndarray]:
-    f1, v1 = scene.read_fine(reference, window)
-    c1, cv1 = scene.read_coarse(reference, window)
     c2, cv2 = scene.read_coarse(date, window)
-    return method.predict(c1, f1, c2).astype(np.float32), v1 & cv1 & cv2
+    preds, valids, coarse = [], [], []
+    for ref in references:
+        f1, v1 = scene.read_fine(ref, window)
+        c1, cv1 = scene.read_coarse(ref, window)
+        preds.append(method.predict(c1, f1, c2).astype(np.float32))
+        valids.append(v1 & cv1 & cv2)
+        coarse.append(c1)
+    if len(preds) == 1:
+        return preds[0], valids[0]
+    weights = pair_weights(c2, coarse, TWO_PAIR_WINDOW)
+    # a pair invalid at a pixel (a cloud in its fine image) gives its weight to the other one
+    weights = [w * v for w, v in zip(weights, valids, strict=True)]
+    total = np.maximum(sum(weights), 1e-12)
+    image = sum(p * (w / total) for p, w in zip(preds, weights, strict=True))
+    return image.astype(np.float32), np.logical_or.reduce(valids)
 
 
-def fuse(scene: Scene, date: DateLike, method: Method, reference: DateLike | None = None) -> Fused:
+def fuse(
+    scene: Scene,
+    date: DateLike,
+    method: Method,
+    reference: DateLike | None = None,
+    pairs: str = "1",
+) -> Fused:
     """Predict the whole fine image at ``date`` in memory, in one piece (small scenes; see
     :func:`predict_to_file` for any size)."""
-    date, reference = choose_reference(scene, date, method, reference)
-    image, valid = _fuse_window(scene, date, reference, method)
-    return Fused(image, valid, date, reference)
+    date, references = choose_references(scene, date, method, reference, pairs)
+    image, valid = _fuse_window(scene, date, references, method)
+    return Fused(image, valid, date, references)
 
 
 def predict_to_file(
@@ -135,6 +209,7 @@ def predict_to_file(
     out: str | Path,
     reference: DateLike | None = None,
     *,
+    pairs: str = "1",
     tile: int = DEFAULT_TILE,
     overlap: int = DEFAULT_OVERLAP,
     halo: int = DEFAULT_HALO,
@@ -143,20 +218,23 @@ def predict_to_file(
 ) -> Written:
     """Fuse ``date`` tile by tile (see :mod:`est_stfm.tiling`) and stream it to a GeoTIFF on the
     fine reference's grid and encoding (dtype, scale, nodata, band descriptions)."""
-    date, reference = choose_reference(scene, date, method, reference)
-    grid = read_grid(scene.fine[reference])
+    date, references = choose_references(scene, date, method, reference, pairs)
+    grid = read_grid(scene.fine[references[0]])
     rows = tile_rows(grid.height, grid.width, tile, overlap)
     total = sum(len(r) for r in rows)
     with (
+        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),  # GDAL's default is 5 % of RAM
         tqdm(total=total, unit="tile", desc="predict", disable=not progress, leave=False) as bar,
-        streamed_geotiff(out, grid, scene.scale, scene.bands, cog=cog) as writer,
+        streamed_geotiff(
+            out, grid, scene.scale, scene.bands, offset=scene.offset, cog=cog
+        ) as writer,
     ):
         n = predict_tiled(
-            lambda window: _fuse_window(scene, date, reference, method, window),
+            lambda window: _fuse_window(scene, date, references, method, window),
             writer,
             tile=tile,
             overlap=overlap,
             halo=halo,
             progress=lambda _: bar.update(1),
         )
-    return Written(Path(out), date, reference, n)
+    return Written(Path(out), date, references, n)

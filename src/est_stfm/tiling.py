@@ -12,9 +12,10 @@ How a scene of any size is predicted with bounded memory:
   weight rises from the edge it shares with its neighbour towards its centre; along the scene
   border there is no ramp. Every pixel is the weighted mean of the tiles covering it, so the
   transition between tiles is gradual and no seam is visible.
-* Rows of tiles are accumulated in a buffer one tile-row high and the full scene width; every
-  finished block of rows is encoded and written to a tiled GeoTIFF at once. Memory grows with the
-  scene width times the tile size, never with the scene area.
+* Rows of tiles are accumulated in one fixed buffer, a tile high and the scene wide (about
+  120 MB for 6 bands x 512 rows x 8192 columns); finished rows are encoded and written to a tiled
+  GeoTIFF in column chunks. Memory grows with the scene width times the tile size, not with the
+  scene area; the model's activations for one tile usually dominate.
 """
 
 from __future__ import annotations
@@ -30,12 +31,19 @@ import rasterio.shutil
 from rasterio.windows import Window
 
 from est_stfm.atomic import atomic_target
-from est_stfm.data.raster import Grid, _default_nodata, _encode, _representable
+from est_stfm.data.raster import (
+    Grid,
+    _default_nodata,
+    _encode,
+    _representable,
+    quiet_georeferencing,
+)
 from est_stfm.errors import EstStfmError
 
 DEFAULT_TILE = 512
 DEFAULT_OVERLAP = 64
 DEFAULT_HALO = 16
+WRITE_COLUMNS = 1024  # columns encoded and written at a time
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -70,7 +78,13 @@ class Tile:
 
     rows: tuple[int, int]
     cols: tuple[int, int]
-    weight: np.ndarray  # (h, w) float32
+    row_weight: np.ndarray  # (h,) float32
+    col_weight: np.ndarray  # (w,) float32
+
+    @property
+    def weight(self) -> np.ndarray:
+        """The (h, w) blend weights, made on demand (storing them all would grow with the scene)."""
+        return np.outer(self.row_weight, self.col_weight)
 
     def read_window(self, halo: int, height: int, width: int) -> tuple[Window, tuple[int, int]]:
         """The window to read (the tile plus ``halo``, clipped) and the tile's offset in it."""
@@ -94,7 +108,7 @@ def tile_rows(height: int, width: int, tile: int, overlap: int) -> list[list[Til
     """The tiles of a scene, grouped by tile row (top to bottom, left to right)."""
     cols = _axis_tiles(width, tile, overlap)
     return [
-        [Tile((r0, r1), (c0, c1), np.outer(wr, wc)) for c0, c1, wc in cols]
+        [Tile((r0, r1), (c0, c1), wr, wc) for c0, c1, wc in cols]
         for r0, r1, wr in _axis_tiles(height, tile, overlap)
     ]
 
@@ -107,15 +121,17 @@ class StreamedGeoTiff:
     dtype's default nodata). Use :func:`streamed_geotiff` to open one.
     """
 
-    def __init__(self, ds: rasterio.io.DatasetWriter, grid: Grid, scale: float, nodata: float):
-        self.ds, self.grid, self.scale, self.nodata = ds, grid, scale, nodata
+    def __init__(
+        self, ds: rasterio.io.DatasetWriter, grid: Grid, scale: float, offset: float, nodata: float
+    ):
+        self.ds, self.grid, self.scale, self.offset, self.nodata = ds, grid, scale, offset, nodata
         self.dtype = np.dtype(ds.dtypes[0])
 
-    def write_rows(self, row0: int, image: np.ndarray, valid: np.ndarray) -> None:
-        """Write reflectance ``(bands, h, W)`` and its valid mask starting at row ``row0``."""
+    def write(self, row0: int, col0: int, image: np.ndarray, valid: np.ndarray) -> None:
+        """Write reflectance ``(bands, h, w)`` and its valid mask at ``(row0, col0)``."""
         invalid = ~valid | ~np.all(np.isfinite(image), axis=0)
-        encoded = _encode(image, invalid, self.scale, self.dtype, self.nodata)
-        self.ds.write(encoded, window=Window(0, row0, image.shape[2], image.shape[1]))
+        encoded = _encode(image, invalid, self.scale, self.dtype, self.nodata, self.offset)
+        self.ds.write(encoded, window=Window(col0, row0, image.shape[2], image.shape[1]))
 
 
 @contextmanager
@@ -125,6 +141,7 @@ def streamed_geotiff(
     scale: float,
     bands: int,
     *,
+    offset: float = 0.0,
     cog: bool = False,
     tags: dict[str, str] | None = None,
 ) -> Iterator[StreamedGeoTiff]:
@@ -139,7 +156,7 @@ def streamed_geotiff(
     if not np.issubdtype(dtype, np.integer):
         profile.pop("predictor", None)
     descriptions = grid.descriptions if len(grid.descriptions) == bands else (None,) * bands
-    with atomic_target(path) as tmp:
+    with atomic_target(path) as tmp, quiet_georeferencing():
         plain = tmp.with_suffix(".plain.tif") if cog else tmp
         try:
             with rasterio.open(plain, "w", **profile) as ds:
@@ -147,8 +164,12 @@ def streamed_geotiff(
                     if text:
                         ds.set_band_description(i, str(text))
                 ds.scales = (scale,) * bands
-                ds.update_tags(reflectance_scale=repr(scale), **(tags or {}))
-                yield StreamedGeoTiff(ds, grid, scale, nodata)
+                extra = dict(tags or {})
+                if offset:
+                    ds.offsets = (offset,) * bands
+                    extra["reflectance_offset"] = repr(offset)
+                ds.update_tags(reflectance_scale=repr(scale), **extra)
+                yield StreamedGeoTiff(ds, grid, scale, offset, nodata)
             if cog:
                 rasterio.shutil.copy(
                     plain, tmp, driver="COG", compress="DEFLATE", overview_resampling="average"
@@ -178,32 +199,38 @@ def predict_tiled(
     height, width = writer.grid.height, writer.grid.width
     bands = writer.ds.count
     rows = tile_rows(height, width, tile, overlap)
-    # the buffer holds rows [top, top + acc.shape[1]) that are not final yet
-    top = 0
-    acc = np.zeros((bands, 0, width), np.float64)
-    wsum = np.zeros((0, width), np.float64)
-    valid_acc = np.ones((0, width), bool)
-    n = 0
+    # One fixed buffer, a tile row high and the scene wide; buffer row 0 is scene row `top`.
+    depth = rows[0][0].rows[1] - rows[0][0].rows[0]
+    acc = np.zeros((bands, depth, width), np.float32)
+    wsum = np.zeros((depth, width), np.float32)
+    valid_acc = np.ones((depth, width), bool)
+    top, n = 0, 0
     for i, row in enumerate(rows):
         r0, r1 = row[0].rows
-        grow = r1 - (top + acc.shape[1])
-        if grow > 0:
-            acc = np.concatenate([acc, np.zeros((bands, grow, width))], axis=1)
-            wsum = np.concatenate([wsum, np.zeros((grow, width))], axis=0)
-            valid_acc = np.concatenate([valid_acc, np.ones((grow, width), bool)], axis=0)
+        b0, h = r0 - top, r1 - r0
         for t in row:
             window, (dr, dc) = t.read_window(halo, height, width)
             image, valid = predict_window(window)
-            h, w = r1 - r0, t.cols[1] - t.cols[0]
-            (c0, c1), b0 = t.cols, r0 - top
-            acc[:, b0 : b0 + h, c0:c1] += image[:, dr : dr + h, dc : dc + w] * t.weight
-            wsum[b0 : b0 + h, c0:c1] += t.weight
+            (c0, c1), weight = t.cols, t.weight
+            w = c1 - c0
+            acc[:, b0 : b0 + h, c0:c1] += image[:, dr : dr + h, dc : dc + w] * weight
+            wsum[b0 : b0 + h, c0:c1] += weight
             valid_acc[b0 : b0 + h, c0:c1] &= valid[dr : dr + h, dc : dc + w]
             n += 1
             if progress:
                 progress(n)
-        # rows above the next tile row are final: write them and drop them from the buffer
+        # rows above the next tile row are final: write them (in column chunks, to keep the
+        # encoding's temporaries small), then move the rest up and clear the freed rows
         k = (rows[i + 1][0].rows[0] if i + 1 < len(rows) else r1) - top
-        writer.write_rows(top, (acc[:, :k] / wsum[:k]).astype(np.float32), valid_acc[:k])
-        acc, wsum, valid_acc, top = acc[:, k:], wsum[k:], valid_acc[k:], top + k
+        for c in range(0, width, WRITE_COLUMNS):
+            cs = slice(c, min(width, c + WRITE_COLUMNS))
+            writer.write(top, c, acc[:, :k, cs] / wsum[:k, cs], valid_acc[:k, cs])
+        used = b0 + h
+        acc[:, : used - k] = acc[:, k:used].copy()
+        wsum[: used - k] = wsum[k:used].copy()
+        valid_acc[: used - k] = valid_acc[k:used].copy()
+        acc[:, used - k :] = 0.0
+        wsum[used - k :] = 0.0
+        valid_acc[used - k :] = True
+        top += k
     return n

@@ -1,10 +1,16 @@
-"""Reading and writing rasters with rasterio, as float32 reflectance plus a valid mask.
+"""Reading and writing rasters with rasterio, as float32 values plus a valid mask.
 
-Inside est-stfm every image is a float32 array shaped ``(bands, H, W)`` of reflectance, together
-with a boolean ``(H, W)`` mask of valid pixels. Files store ``reflectance / scale`` in their own
-dtype (for example int16 with ``scale = 0.0001``); :func:`read_raster` decodes and
-:func:`write_raster` encodes. Invalid pixels (a band equal to nodata, NaN or infinite) are set to
-0.0 in the arrays, so arithmetic on them never produces NaN; the mask says which pixels to trust.
+Inside est-stfm every image is a float32 array shaped ``(bands, H, W)`` in its physical unit
+(reflectance, NDVI, Kelvin, ...), together with a boolean ``(H, W)`` mask of valid pixels. Files
+store ``(value - offset) / scale`` in their own dtype (for example int16 with ``scale = 0.0001``);
+:func:`read_raster` decodes (``value = stored * scale + offset``) and :func:`write_raster`
+encodes. Any raster GDAL opens can be read: GeoTIFF, ENVI (``.hdr`` next to the raw file), and
+the rest. Invalid pixels (a band equal to the file's nodata or to an extra nodata value, NaN or
+infinite, or outside an optional valid range) are set to 0.0 in the arrays, so arithmetic on
+them never produces NaN; the mask says which pixels to trust.
+
+A raster without georeferencing (no CRS, or only an arbitrary local one) is accepted; est-stfm
+warns about it once with :class:`GeoreferencingWarning` (rasterio's own warning is silenced).
 
 User mistakes (a missing file, something that is not a raster, a window outside the image) raise
 :class:`est_stfm.errors.EstStfmError` with a one-line message, never a rasterio traceback.
@@ -13,10 +19,12 @@ User mistakes (a missing file, something that is not a raster, a window outside 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import rasterio
@@ -36,8 +44,20 @@ WRITABLE_DTYPES = frozenset(
 )
 """Dtypes :func:`write_raster` can encode to."""
 
-WindowLike = Window | tuple[tuple[int, int], tuple[int, int]]
+WindowLike: TypeAlias = Window | tuple[tuple[int, int], tuple[int, int]]
 """A rasterio ``Window`` or ``((row_start, row_stop), (col_start, col_stop))``."""
+
+
+class GeoreferencingWarning(UserWarning):
+    """An input has no usable georeferencing: it is used by pixel position only."""
+
+
+@contextmanager
+def quiet_georeferencing() -> Iterator[None]:
+    """Silence rasterio's ``NotGeoreferencedWarning`` (est-stfm says it once, more clearly)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        yield
 
 
 @dataclass(frozen=True)
@@ -70,6 +90,19 @@ class Grid:
             return "no CRS"
         epsg = self.crs.to_epsg()
         return f"EPSG:{epsg}" if epsg is not None else self.crs.to_string()
+
+    @property
+    def has_transform(self) -> bool:
+        """True when the file has a geotransform (rasterio gives the identity when it has none)."""
+        return tuple(self.transform)[:6] != tuple(Affine.identity())[:6]
+
+    @property
+    def georeferenced(self) -> bool:
+        """True with a geotransform and a geographic or projected CRS (not a local one)."""
+        crs = self.crs
+        return (
+            self.has_transform and crs is not None and bool(crs.is_projected or crs.is_geographic)
+        )
 
     def same_size(self, other: Grid) -> bool:
         """True when both grids have the same width and height."""
@@ -127,6 +160,18 @@ def _check_scale(scale: float) -> float:
     return value
 
 
+def _check_offset(offset: float) -> float:
+    try:
+        value = float(offset)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value):
+        raise EstStfmError(
+            f"offset must be a finite number (stored value x scale + offset), got {offset!r}"
+        )
+    return value
+
+
 def _open_error(path: Path, exc: Exception) -> EstStfmError:
     if not path.exists():
         return EstStfmError(f"raster not found: {path} (check the path)")
@@ -134,7 +179,8 @@ def _open_error(path: Path, exc: Exception) -> EstStfmError:
         return EstStfmError(f"{path} is a directory, not a raster: give the path of an image file")
     reason = " ".join(str(exc).split())
     return EstStfmError(
-        f"cannot read {path} as a raster ({reason}): give a GeoTIFF or another GDAL-readable image"
+        f"cannot read {path} as a raster ({reason}): give a GeoTIFF, an ENVI file with its .hdr "
+        "or another GDAL-readable image"
     )
 
 
@@ -142,7 +188,7 @@ def read_grid(path: str | Path) -> Grid:
     """The :class:`Grid` of a raster file (opens the header only, reads no pixels)."""
     path = Path(path)
     try:
-        with rasterio.open(path) as ds:
+        with quiet_georeferencing(), rasterio.open(path) as ds:
             return Grid(
                 crs=ds.crs,
                 transform=ds.transform,
@@ -157,7 +203,9 @@ def read_grid(path: str | Path) -> Grid:
         raise _open_error(path, exc) from None
 
 
-def _as_window(window: WindowLike, width: int, height: int, path: Path) -> Window:
+def as_window(window: WindowLike, width: int, height: int, path: str | Path) -> Window:
+    """``window`` as an integer rasterio ``Window`` inside ``width`` x ``height``, or a one-line
+    error naming ``path``."""
     if not isinstance(window, Window):
         try:
             (r0, r1), (c0, c1) = window
@@ -177,37 +225,174 @@ def _as_window(window: WindowLike, width: int, height: int, path: Path) -> Windo
     return window
 
 
-def read_raster(
-    path: str | Path, scale: float = 1.0, window: WindowLike | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Read a raster as ``(reflectance, valid)``.
+_as_window = as_window  # the older private name
 
-    ``reflectance`` is float32 ``(bands, H, W)``, stored values times ``scale``; ``valid`` is bool
-    ``(H, W)``, False where any band equals nodata or is NaN or infinite (also after scaling).
-    Invalid pixels are 0.0 in ``reflectance``. The file's own band-scale metadata is not applied:
-    pass ``scale`` explicitly. ``window`` restricts the read to a block of the image.
+
+def _band_indexes(bands: Sequence[int] | None, count: int, path: Path) -> list[int]:
+    if bands is None:
+        return list(range(1, count + 1))
+    out = [int(b) for b in bands]
+    bad = [b for b in out if not 1 <= b <= count]
+    if bad or not out:
+        raise EstStfmError(
+            f"band {bad[0] if bad else '(none)'} of {path} does not exist: it has {count} bands "
+            "(bands are numbered from 1)"
+        )
+    return out
+
+
+def decode(
+    raw: np.ndarray,
+    scale: float = 1.0,
+    offset: float = 0.0,
+    nodata: Sequence[float] = (),
+    valid_range: tuple[float, float] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stored values ``(bands, H, W)`` -> ``(values, valid)``: ``stored * scale + offset``.
+
+    A pixel is invalid where any band equals one of ``nodata`` (stored values; NaN matches NaN),
+    is not finite, or lies outside ``valid_range`` (decoded units, inclusive). Invalid pixels are
+    0.0 in ``values``.
+    """
+    invalid = np.zeros(raw.shape[1:], dtype=bool)
+    for value in nodata:
+        if value is None or math.isnan(value):
+            continue  # NaN is caught by the finiteness test below
+        invalid |= np.any(raw == value, axis=0)
+    values = raw.astype(np.float32)
+    if scale != 1.0:
+        values *= np.float32(scale)
+    if offset != 0.0:
+        values += np.float32(offset)
+    invalid |= ~np.all(np.isfinite(values), axis=0)
+    if valid_range is not None:
+        low, high = valid_range
+        with np.errstate(invalid="ignore"):
+            invalid |= np.any((values < low) | (values > high), axis=0)
+    values[:, invalid] = 0.0
+    return values, ~invalid
+
+
+def _nodata_values(file_nodata: float | None, extra: Sequence[float]) -> tuple[float, ...]:
+    values = [] if file_nodata is None else [float(file_nodata)]
+    return tuple(values + [float(v) for v in extra])
+
+
+def read_raster(
+    path: str | Path,
+    scale: float = 1.0,
+    window: WindowLike | None = None,
+    *,
+    offset: float = 0.0,
+    bands: Sequence[int] | None = None,
+    nodata: Sequence[float] = (),
+    valid_range: tuple[float, float] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read a raster as ``(values, valid)``.
+
+    ``values`` is float32 ``(bands, H, W)``, ``stored * scale + offset``; ``valid`` is bool
+    ``(H, W)``, False where any band equals the file's nodata or one of the extra ``nodata``
+    values (stored units), is NaN or infinite (also after scaling), or lies outside
+    ``valid_range`` (decoded units). Invalid pixels are 0.0 in ``values``. The file's own
+    band-scale metadata is not applied: pass ``scale`` explicitly. ``window`` restricts the read
+    to a block of the image; ``bands`` (numbered from 1) to some of its bands.
     """
     path = Path(path)
     scale = _check_scale(scale)
+    offset = _check_offset(offset)
     try:
-        with rasterio.open(path) as ds:
-            win = None if window is None else _as_window(window, ds.width, ds.height, path)
-            raw = ds.read(window=win)
-            nodata = ds.nodata
+        with quiet_georeferencing(), rasterio.open(path) as ds:
+            win = None if window is None else as_window(window, ds.width, ds.height, path)
+            indexes = _band_indexes(bands, ds.count, path)
+            raw = ds.read(indexes, window=win)
+            file_nodata = ds.nodata
     except (rasterio.errors.RasterioError, OSError) as exc:
         raise _open_error(path, exc) from None
-    invalid = np.zeros(raw.shape[1:], dtype=bool)
-    if nodata is not None:
-        if math.isnan(nodata):
-            pass  # NaN is caught by the finiteness test below
-        else:
-            invalid |= np.any(raw == nodata, axis=0)
-    reflectance = raw.astype(np.float32)
-    if scale != 1.0:
-        reflectance *= np.float32(scale)
-    invalid |= ~np.all(np.isfinite(reflectance), axis=0)
-    reflectance[:, invalid] = 0.0
-    return reflectance, ~invalid
+    return decode(raw, scale, offset, _nodata_values(file_nodata, nodata), valid_range)
+
+
+def read_band(path: str | Path, band: int = 1, window: WindowLike | None = None) -> np.ndarray:
+    """The stored values of one band ``(H, W)``, as they are (no nodata, no scaling): for masks."""
+    path = Path(path)
+    try:
+        with quiet_georeferencing(), rasterio.open(path) as ds:
+            win = None if window is None else as_window(window, ds.width, ds.height, path)
+            _band_indexes([band], ds.count, path)
+            return ds.read(band, window=win)
+    except (rasterio.errors.RasterioError, OSError) as exc:
+        raise _open_error(path, exc) from None
+
+
+def _sample_windows(width: int, height: int, count: int, size: int) -> list[Window]:
+    """Up to ``count`` x ``count`` windows of ``size`` pixels spread evenly over the image."""
+    if width <= count * size and height <= count * size:
+        return [Window(0, 0, width, height)]
+
+    def starts(n: int) -> list[int]:
+        if n <= size:
+            return [0]
+        return sorted({round(i * (n - size) / max(count - 1, 1)) for i in range(count)})
+
+    w, h = min(size, width), min(size, height)
+    return [Window(c, r, w, h) for r in starts(height) for c in starts(width)]
+
+
+def sample_values(
+    path: str | Path,
+    *,
+    bands: Sequence[int] | None = None,
+    nodata: Sequence[float] = (),
+    scale: float = 1.0,
+    offset: float = 0.0,
+    count: int = 4,
+    size: int = 32,
+) -> np.ndarray:
+    """Decoded values of the valid pixels in a few small windows spread over the image.
+
+    A cheap look at a file (at most ``count`` x ``count`` windows of ``size`` pixels): 1-D
+    float64, every band of every valid sampled pixel.
+    """
+    path = Path(path)
+    try:
+        with quiet_georeferencing(), rasterio.open(path) as ds:
+            indexes = _band_indexes(bands, ds.count, path)
+            found = [
+                ds.read(indexes, window=w)
+                for w in _sample_windows(ds.width, ds.height, count, size)
+            ]
+            file_nodata = ds.nodata
+    except (rasterio.errors.RasterioError, OSError) as exc:
+        raise _open_error(path, exc) from None
+    out = []
+    for raw in found:
+        values, valid = decode(raw, scale, offset, _nodata_values(file_nodata, nodata))
+        out.append(values[:, valid].astype(np.float64).ravel())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def has_valid_pixel(
+    path: str | Path,
+    *,
+    bands: Sequence[int] | None = None,
+    nodata: Sequence[float] = (),
+    rows_per_read: int = 256,
+) -> bool:
+    """True as soon as one pixel of the file is valid (not nodata, NaN or infinite).
+
+    Reads blocks of rows until it finds one, so a file that is entirely invalid is read once.
+    """
+    path = Path(path)
+    try:
+        with quiet_georeferencing(), rasterio.open(path) as ds:
+            indexes = _band_indexes(bands, ds.count, path)
+            values = _nodata_values(ds.nodata, nodata)
+            for row in range(0, ds.height, rows_per_read):
+                window = Window(0, row, ds.width, min(rows_per_read, ds.height - row))
+                if decode(ds.read(indexes, window=window), nodata=values)[1].any():
+                    return True
+    except (rasterio.errors.RasterioError, OSError) as exc:
+        raise _open_error(path, exc) from None
+    return False
 
 
 def _default_nodata(dtype: np.dtype) -> float:
@@ -233,9 +418,14 @@ def _encode(
     scale: float,
     dtype: np.dtype,
     nodata: float | None,
+    offset: float = 0.0,
 ) -> np.ndarray:
-    """``reflectance / scale`` in ``dtype``: rounded and clipped for integers, nodata avoided."""
-    values = reflectance.astype(np.float64) / scale
+    """``(reflectance - offset) / scale`` in ``dtype``: rounded and clipped for integers, nodata
+    avoided."""
+    values = reflectance.astype(np.float64)
+    if offset != 0.0:
+        values = values - offset
+    values = values / scale
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
         values = np.clip(np.rint(values), info.min, info.max)
@@ -266,20 +456,24 @@ def write_raster(
     dtype: str | None = None,
     *,
     tags: Mapping[str, str] | None = None,
+    offset: float = 0.0,
 ) -> None:
     """Write reflectance ``(bands, H, W)`` (or ``(H, W)``) as a GeoTIFF on ``grid``, atomically.
 
-    Values are stored as ``reflectance / scale`` in ``dtype`` (default: the grid's), rounded and
+    Values are stored as ``(reflectance - offset) / scale`` in ``dtype`` (default: the grid's),
+    rounded and
     clipped to the range of integer dtypes. Pixels not ``valid``, or not finite, get the grid's
     nodata, or -9999 (signed), the maximum (unsigned) or NaN (float) when the grid has none; a
     valid pixel that would encode to nodata is moved one unit towards zero. The band count may
     differ from ``grid.count``; the grid's descriptions are kept when the band count matches.
-    Band scales and the ``reflectance_scale`` tag record ``scale``; ``tags`` adds more tags.
+    Band scales and offsets and the ``reflectance_scale`` tag record ``scale`` and ``offset``;
+    ``tags`` adds more tags. A grid without georeferencing is written without one.
     The file is written under a temporary name in the same directory and renamed into place, so
     an existing file is either replaced whole or left untouched.
     """
     path = Path(path)
     scale = _check_scale(scale)
+    offset = _check_offset(offset)
     data = np.asarray(reflectance)
     if data.ndim == 2:
         data = data[None]
@@ -322,7 +516,7 @@ def write_raster(
         raise EstStfmError(
             f"cannot write {path}: {len(descriptions)} band descriptions for {bands} bands"
         )
-    encoded = _encode(data, invalid, scale, out_dtype, nodata)
+    encoded = _encode(data, invalid, scale, out_dtype, nodata, offset)
 
     profile = grid.profile()
     profile.update(count=bands, dtype=out_dtype.name, nodata=nodata)
@@ -333,16 +527,22 @@ def write_raster(
     except OSError as exc:
         raise EstStfmError(f"cannot create the folder of {path}: {exc.strerror or exc}") from None
     try:
-        with atomic_target(path) as tmp, rasterio.open(tmp, "w", **profile) as ds:
+        with (
+            quiet_georeferencing(),
+            atomic_target(path) as tmp,
+            rasterio.open(tmp, "w", **profile) as ds,
+        ):
             ds.write(encoded)
             if descriptions is not None:
                 for i, text in enumerate(descriptions, start=1):
                     if text:
                         ds.set_band_description(i, str(text))
             ds.scales = (scale,) * bands
-            ds.update_tags(
-                reflectance_scale=repr(scale), **{k: str(v) for k, v in (tags or {}).items()}
-            )
+            extra = {k: str(v) for k, v in (tags or {}).items()}
+            if offset != 0.0:
+                ds.offsets = (offset,) * bands
+                extra["reflectance_offset"] = repr(offset)
+            ds.update_tags(reflectance_scale=repr(scale), **extra)
     except (rasterio.errors.RasterioError, OSError) as exc:
         reason = " ".join(str(getattr(exc, "strerror", None) or exc).split())
         raise EstStfmError(

@@ -1,13 +1,27 @@
-"""Plain-text and Markdown tables of metric reports."""
+"""Plain-text, Markdown and CSV tables of metric reports."""
 
 from __future__ import annotations
 
+import csv
+import io
 import math
+from pathlib import Path
 
+from est_stfm.atomic import atomic_write_text
 from est_stfm.evaluation.metrics import METRIC_NAMES, MetricReport
 
 # Decimal places per metric: reflectance errors need four, dB and degrees two.
-_DIGITS = {"RMSE": 4, "MAE": 4, "bias": 4, "PSNR": 2, "SSIM": 4, "SAM": 2, "ERGAS": 3, "CC": 4}
+_DIGITS = {
+    "RMSE": 4,
+    "MAE": 4,
+    "bias": 4,
+    "PSNR": 2,
+    "SSIM": 4,
+    "SAM": 2,
+    "ERGAS": 3,
+    "CC": 4,
+    "UIQI": 4,
+}
 _UNITS = {"PSNR": " (dB)", "SAM": " (deg)"}
 
 
@@ -39,3 +53,25 @@ def band_table(
     ]
     body.append("| **overall** | " + " | ".join(_fmt(m, report.overall[m]) for m in metrics) + " |")
     return "\n".join([head, sep, *body])
+
+
+def csv_text(
+    report: MetricReport, band_names: list[str] | None = None, metrics=METRIC_NAMES
+) -> str:
+    """CSV of one report: a header, one row per band, then the ``overall`` row; full precision
+    (``nan`` where a metric is undefined, ``inf`` for a perfect PSNR)."""
+    names = band_names or [f"band {i + 1}" for i in range(len(report.per_band))]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["band", *metrics, "valid_pixels"])
+    for name, values in zip(names, report.per_band, strict=True):
+        writer.writerow([name, *(repr(float(values[m])) for m in metrics), report.valid_pixels])
+    overall = [repr(float(report.overall[m])) for m in metrics]
+    writer.writerow(["overall", *overall, report.valid_pixels])
+    return buf.getvalue()
+
+
+def write_csv(path: str | Path, report: MetricReport, band_names: list[str] | None = None) -> Path:
+    """Write :func:`csv_text` to ``path`` atomically (temporary name, then rename)."""
+    atomic_write_text(path, csv_text(report, band_names))
+    return Path(path)
