@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from affine import Affine
-from rasterio.crs import CRS
+from helpers import cli, make_grid
 
-from est_stfm.cli import main
-from est_stfm.data import Grid, write_raster
+from est_stfm.data import write_raster
 from est_stfm.evaluation.cluster import (
     adjusted_rand_index,
     adjusted_rand_score,
@@ -114,38 +111,10 @@ def test_masked_pixels_are_ignored():
     assert wild.valid_pixels == valid.sum()
 
 
-def _grid(width: int, height: int, bands: int, x0: float = 500_000.0) -> Grid:
-    return Grid(
-        crs=CRS.from_epsg(32655),
-        transform=Affine(30.0, 0.0, x0, 0.0, -30.0, 4_800_000.0),
-        width=width,
-        height=height,
-        count=bands,
-        dtype="int16",
-        nodata=-9999.0,
-        descriptions=tuple(f"b{i}" for i in range(bands)),
-    )
-
-
-def cli(capsys, *args) -> tuple[int, str, str]:
-    """Run the console entry point in-process; (exit status, stdout, stderr)."""
-    argv = sys.argv
-    sys.argv = ["est-stfm", *map(str, args)]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = argv
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_cluster_command(tmp_path: Path, capsys):
     pytest.importorskip("matplotlib")
     truth = _scene(8)
-    grid = _grid(truth.shape[2], truth.shape[1], truth.shape[0])
+    grid = make_grid(truth.shape[2], truth.shape[1], truth.shape[0])
     write_raster(tmp_path / "truth.tif", truth, grid, scale=1e-4)
     write_raster(tmp_path / "pred.tif", truth * 1.01, grid, scale=1e-4)
     code, out, err = cli(
@@ -170,8 +139,8 @@ def test_cluster_command(tmp_path: Path, capsys):
 def test_cluster_command_rejects_different_grids(tmp_path: Path, capsys):
     truth = _scene(9)
     b, h, w = truth.shape
-    write_raster(tmp_path / "truth.tif", truth, _grid(w, h, b), scale=1e-4)
-    write_raster(tmp_path / "moved.tif", truth, _grid(w, h, b, x0=600_000.0), scale=1e-4)
+    write_raster(tmp_path / "truth.tif", truth, make_grid(w, h, b), scale=1e-4)
+    write_raster(tmp_path / "moved.tif", truth, make_grid(w, h, b, x0=600_000.0), scale=1e-4)
     code, out, err = cli(capsys, "cluster", tmp_path / "moved.tif", tmp_path / "truth.tif")
     assert code == 2
     lines = err.strip().splitlines()

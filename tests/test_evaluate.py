@@ -4,45 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from affine import Affine
-from rasterio.crs import CRS
+from helpers import cli, make_grid
 
-from est_stfm.cli import main
-from est_stfm.data import Grid, write_raster
+from est_stfm.data import write_raster
 from est_stfm.evaluation import evaluate_arrays, evaluate_files, load_pair
-
-
-def _grid(width: int, height: int, bands: int) -> Grid:
-    return Grid(
-        crs=CRS.from_epsg(32655),
-        transform=Affine(30.0, 0.0, 500_000.0, 0.0, -30.0, 4_800_000.0),
-        width=width,
-        height=height,
-        count=bands,
-        dtype="int16",
-        nodata=-9999.0,
-        descriptions=tuple(f"b{i}" for i in range(bands)),
-    )
-
-
-def cli(capsys, *args) -> tuple[int, str, str]:
-    """Run the console entry point in-process; (exit status, stdout, stderr)."""
-    argv = sys.argv
-    sys.argv = ["est-stfm", *map(str, args)]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = argv
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _files(tmp_path: Path) -> tuple[Path, Path, np.ndarray, np.ndarray]:
@@ -53,7 +22,7 @@ def _files(tmp_path: Path) -> tuple[Path, Path, np.ndarray, np.ndarray]:
     truth_valid[0, :5] = False
     pred_valid = np.ones(truth.shape[1:], bool)
     pred_valid[-1, -3:] = False
-    grid = _grid(30, 24, 3)
+    grid = make_grid(30, 24, 3)
     write_raster(tmp_path / "truth.tif", truth, grid, scale=1e-4, valid=truth_valid)
     write_raster(tmp_path / "pred.tif", pred, grid, scale=1e-4, valid=pred_valid)
     return tmp_path / "pred.tif", tmp_path / "truth.tif", truth_valid & pred_valid, grid
@@ -64,7 +33,7 @@ def test_evaluate_writes_json_csv_and_figure(tmp_path: Path, capsys):
     pred, truth, valid, grid = _files(tmp_path)
     mask = np.ones(valid.shape, np.float32)
     mask[10:14, 3:20] = 0
-    write_raster(tmp_path / "mask.tif", mask, _grid(30, 24, 1))
+    write_raster(tmp_path / "mask.tif", mask, make_grid(30, 24, 1))
     out = {name: tmp_path / f"m.{name}" for name in ("json", "csv", "png")}
     code, stdout, err = cli(
         capsys,
@@ -103,8 +72,8 @@ def test_evaluate_files_matches_arrays(tmp_path: Path):
 
 def test_bad_masks_are_one_line_errors(tmp_path: Path, capsys):
     pred, truth, _, _ = _files(tmp_path)
-    write_raster(tmp_path / "small.tif", np.ones((20, 30), np.float32), _grid(30, 20, 1))
-    write_raster(tmp_path / "two.tif", np.ones((2, 24, 30), np.float32), _grid(30, 24, 2))
+    write_raster(tmp_path / "small.tif", np.ones((20, 30), np.float32), make_grid(30, 20, 1))
+    write_raster(tmp_path / "two.tif", np.ones((2, 24, 30), np.float32), make_grid(30, 24, 2))
     for mask, needle in (("small.tif", "one grid"), ("two.tif", "2 bands")):
         code, _, err = cli(capsys, "evaluate", pred, truth, "--mask", tmp_path / mask)
         lines = err.strip().splitlines()
