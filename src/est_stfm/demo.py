@@ -36,7 +36,8 @@ class DemoResult:
 def run_demo(
     out_dir: str | Path,
     *,
-    minutes: float = 4.0,
+    minutes: float | None = None,
+    epochs: int | None = 6,
     size: int = 256,
     seed: int = 0,
     model: str = "est-stfm-tiny",
@@ -53,7 +54,7 @@ def run_demo(
     fit(
         scene,
         out / "model",
-        FitConfig(model=model, minutes=minutes, holdout=[target], seed=seed),
+        FitConfig(model=model, minutes=minutes, epochs=epochs, holdout=[target], seed=seed),
         progress=progress,
     )
     net = resolve_method(out / "model")
