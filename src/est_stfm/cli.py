@@ -311,11 +311,10 @@ def prepare(
 @app.command()
 def models() -> None:
     """List the model presets with their parameter counts."""
-    from est_stfm.models import create_model, list_models
+    from est_stfm.models import describe_models
 
-    for name in list_models():
-        n = sum(p.numel() for p in create_model(name).parameters())
-        typer.echo(f"{name:20s} {n:>12,d} parameters")
+    for name, description, n in describe_models():
+        typer.echo(f"{name:20s} {n:>12,d} parameters  {description}")
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ from est_stfm.data.raster import (
     _encode,
     _representable,
     quiet_georeferencing,
+    write_metadata,
 )
 from est_stfm.errors import EstStfmError
 
@@ -160,15 +161,7 @@ def streamed_geotiff(
         plain = tmp.with_suffix(".plain.tif") if cog else tmp
         try:
             with rasterio.open(plain, "w", **profile) as ds:
-                for i, text in enumerate(descriptions, start=1):
-                    if text:
-                        ds.set_band_description(i, str(text))
-                ds.scales = (scale,) * bands
-                extra = dict(tags or {})
-                if offset:
-                    ds.offsets = (offset,) * bands
-                    extra["reflectance_offset"] = repr(offset)
-                ds.update_tags(reflectance_scale=repr(scale), **extra)
+                write_metadata(ds, descriptions, scale, offset, tags)
                 yield StreamedGeoTiff(ds, grid, scale, offset, nodata)
             if cog:
                 rasterio.shutil.copy(

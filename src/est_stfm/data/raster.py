@@ -446,6 +446,26 @@ def _encode(
     return encoded
 
 
+def write_metadata(
+    ds: rasterio.io.DatasetWriter,
+    descriptions: Sequence[str | None] | None,
+    scale: float,
+    offset: float = 0.0,
+    tags: Mapping[str, str] | None = None,
+) -> None:
+    """Band descriptions, band scales/offsets and the ``reflectance_scale``/``reflectance_offset``
+    tags of a file being written (shared by whole-image and streamed writes)."""
+    for i, text in enumerate(descriptions or (), start=1):
+        if text:
+            ds.set_band_description(i, str(text))
+    ds.scales = (scale,) * ds.count
+    extra = {k: str(v) for k, v in (tags or {}).items()}
+    if offset != 0.0:
+        ds.offsets = (offset,) * ds.count
+        extra["reflectance_offset"] = repr(offset)
+    ds.update_tags(reflectance_scale=repr(scale), **extra)
+
+
 def write_raster(
     path: str | Path,
     reflectance: np.ndarray,
@@ -533,16 +553,7 @@ def write_raster(
             rasterio.open(tmp, "w", **profile) as ds,
         ):
             ds.write(encoded)
-            if descriptions is not None:
-                for i, text in enumerate(descriptions, start=1):
-                    if text:
-                        ds.set_band_description(i, str(text))
-            ds.scales = (scale,) * bands
-            extra = {k: str(v) for k, v in (tags or {}).items()}
-            if offset != 0.0:
-                ds.offsets = (offset,) * bands
-                extra["reflectance_offset"] = repr(offset)
-            ds.update_tags(reflectance_scale=repr(scale), **extra)
+            write_metadata(ds, descriptions, scale, offset, tags)
     except (rasterio.errors.RasterioError, OSError) as exc:
         reason = " ".join(str(getattr(exc, "strerror", None) or exc).split())
         raise EstStfmError(
