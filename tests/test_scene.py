@@ -14,6 +14,7 @@ import rasterio.warp
 import yaml
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.enums import Resampling
 
 from est_stfm.data import GeoreferencingWarning, Scene, load_scene, save_scene
 from est_stfm.errors import EstStfmError
@@ -607,3 +608,28 @@ def test_save_scene_with_options_round_trip(tmp_path: Path) -> None:
     assert scene.sources[("coarse", D3)].bands == (1, 2, 3)
     with pytest.raises(EstStfmError):
         save_scene(path, fine={D1: "f1.tif"}, coarse={D1: "c1.tif"}, fine_options={"colour": 1})
+
+
+def test_coarse_factor_written_measured_and_checked(tmp_path, tiny_scene):
+    scene = load_scene(tiny_scene)
+    assert scene.coarse_factor == 8  # written by the synthetic generator
+    # a coarse image on its own grid: measured from the transforms
+    fine_day = scene.dates[0]
+    with rasterio.open(scene.coarse[fine_day]) as src:
+        block = src.read(out_shape=(src.count, 16, 16), resampling=Resampling.average)
+        profile = src.profile | {
+            "width": 16,
+            "height": 16,
+            "transform": src.transform @ Affine.scale(4),
+        }
+    own = tmp_path / "coarse_own.tif"
+    with rasterio.open(own, "w", **profile) as dst:
+        dst.write(block)
+    path = save_scene(tmp_path / "s.yaml", scene.fine, {fine_day: own}, scale=scene.scale)
+    assert load_scene(path).coarse_factor == pytest.approx(4.0)
+    path = save_scene(tmp_path / "s2.yaml", scene.fine, scene.coarse, scale=scene.scale)
+    assert load_scene(path).coarse_factor is None
+    text = path.read_text() + "coarse_factor: 0.5\n"
+    path.write_text(text)
+    with pytest.raises(EstStfmError, match="coarse_factor must be a number >= 1"):
+        load_scene(path)

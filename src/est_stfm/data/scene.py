@@ -16,6 +16,10 @@ Optional top-level keys:
 * ``nodata``: a stored value, or a list of them, that marks invalid pixels in addition to each
   file's own nodata (for files that declare none, e.g. raw ENVI).
 * ``valid_range: [min, max]``: values (in the unit, after scale and offset) outside it are invalid.
+* ``coarse_factor``: the coarse pixel size in fine pixels (e.g. 16 for 480 m / 30 m). Methods
+  that work at the coarse scale (FSDAF, the coarse-consistency loss) need it; it is measured
+  from the grids when the coarse images are on their own grid in the fine images' CRS, so write
+  it only for coarse images already resampled onto the fine grid.
 * ``resampling``: ``bilinear`` (default), ``nearest``, ``cubic`` or ``average``: how a coarse
   image on its own grid is resampled onto the fine grid.
 * ``masks: {2001-05-24: cloud0524.tif}``: cloud/QA masks of the **fine** images, one-band rasters
@@ -86,7 +90,7 @@ from est_stfm.errors import EstStfmError
 OPTION_KEYS = ("scale", "offset", "nodata", "valid_range", "masks", "mask_valid_values")
 """Keys allowed at the top level and in a section (``fine:`` / ``coarse:``)."""
 
-KEYS = (*OPTION_KEYS[:2], "unit", "resampling", *OPTION_KEYS[2:], "fine", "coarse")
+KEYS = (*OPTION_KEYS[:2], "unit", "coarse_factor", "resampling", *OPTION_KEYS[2:], "fine", "coarse")
 """The top-level keys a scene file may have."""
 
 SECTION_KEYS = ("images", *OPTION_KEYS, "bands", "resampling")
@@ -186,6 +190,8 @@ class Scene:
     coarse_options: SectionOptions | None = None
     sources: dict[tuple[str, dt.date], ImageSource] = field(default_factory=dict)
     """``(kind, date) -> ImageSource`` for images read with a band choice or resampled."""
+    coarse_factor_given: float | None = None
+    """The scene file's ``coarse_factor``, if written."""
 
     def __post_init__(self) -> None:
         if self.fine_options is None:
@@ -207,6 +213,19 @@ class Scene:
     def dates(self) -> list[dt.date]:
         """Every date with a fine or a coarse image, sorted."""
         return sorted(set(self.fine) | set(self.coarse))
+
+    @property
+    def coarse_factor(self) -> float | None:
+        """Coarse pixel size in fine pixels: the scene file's ``coarse_factor``, else measured
+        from the first coarse image on its own grid in the same CRS; None when unknown."""
+        if self.coarse_factor_given is not None:
+            return self.coarse_factor_given
+        for (kind, _), source in sorted(self.sources.items(), key=lambda kv: kv[0][1]):
+            place = source.placement
+            if kind == "coarse" and place is not None and place.src_crs == place.dst_crs:
+                src, dst = place.src_transform, place.dst_transform
+                return float(math.sqrt(abs(src.determinant) / abs(dst.determinant)))
+        return None
 
     def options(self, kind: str) -> SectionOptions:
         """The settings of the ``fine`` or ``coarse`` section."""
@@ -806,6 +825,18 @@ def load_scene(path: str | Path) -> Scene:
             raise _fail(path, f"'{key}' is missing: add e.g. {key}: {{2001-05-24: image.tif}}")
     top = _parse_options(path, data, "", SectionOptions())
     unit = _choice(path, data["unit"], "", "unit", UNITS) if "unit" in data else "reflectance"
+    factor = data.get("coarse_factor")
+    if factor is not None and (
+        isinstance(factor, bool)
+        or not isinstance(factor, (int, float))
+        or not math.isfinite(factor)
+        or factor < 1
+    ):
+        raise _fail(
+            path,
+            f"coarse_factor must be a number >= 1 (coarse pixel size in fine pixels), "
+            f"got {factor!r}",
+        )
     fine, fine_opts = _parse_section(path, "fine", data["fine"], top)
     coarse, coarse_opts = _parse_section(path, "coarse", data["coarse"], replace(top, masks={}))
     for kind, images, opts in (("fine", fine, fine_opts), ("coarse", coarse, coarse_opts)):
@@ -854,6 +885,7 @@ def load_scene(path: str | Path) -> Scene:
         fine_options=fine_opts,
         coarse_options=coarse_opts,
         sources=sources,
+        coarse_factor_given=None if factor is None else float(factor),
     )
 
 
@@ -943,6 +975,7 @@ def save_scene(
     *,
     offset: float = 0.0,
     unit: str = "reflectance",
+    coarse_factor: float | None = None,
     resampling: str = "bilinear",
     nodata: float | list[float] | None = None,
     valid_range: tuple[float, float] | None = None,
@@ -971,6 +1004,7 @@ def save_scene(
     extras = {
         "offset": None if offset == 0 else float(offset),
         "unit": None if unit == "reflectance" else unit,
+        "coarse_factor": coarse_factor,
         "resampling": None if resampling == "bilinear" else resampling,
         "nodata": nodata,
         "valid_range": valid_range,

@@ -490,4 +490,4 @@ def make_synthetic_scene(
             "flood_from": flood_tag,
         },
     )
-    return save_scene(out / "scene.yaml", fine, coarse, scale=SCALE)
+    return save_scene(out / "scene.yaml", fine, coarse, scale=SCALE, coarse_factor=factor)
