@@ -6,13 +6,14 @@ import datetime as dt
 
 import numpy as np
 import rasterio
+import torch
 
 from est_stfm.checkpoint import load_model
 from est_stfm.data import load_scene
 from est_stfm.fusion import predict_to_file, resolve_method
 from est_stfm.training import FitConfig, fit
 from est_stfm.training.losses import fusion_loss
-from est_stfm.training.samples import PatchSampler, load_stack, ordered_pairs
+from est_stfm.training.samples import PatchDataset, load_stack, split_scene
 
 
 def test_short_fit_lowers_the_loss(tiny_scene, tmp_path):
@@ -27,12 +28,15 @@ def test_short_fit_lowers_the_loss(tiny_scene, tmp_path):
         holdout=[holdout],
         warmup_steps=5,
         patience=100,
+        validation="none",
     )
     # The loss of a fixed batch before and after training.
     dates = [d for d in scene.pairs_dates() if d != holdout]
-    sampler = PatchSampler(load_stack(scene, dates), ordered_pairs(dates), 32, 8, 54, seed=99)
-    c1, f1, c2, f2, valid = sampler.sample()
-    import torch
+    stack = load_stack(scene, dates)
+    patches = PatchDataset([stack], [split_scene(stack, "none", 0)], 32, 8, seed=99)
+    c1, f1, c2, f2, valid = (
+        torch.from_numpy(np.stack([patches[i][k] for i in range(8)])) for k in range(5)
+    )
 
     from est_stfm.models import create_model
 

@@ -7,6 +7,7 @@ exit with status 2.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -39,11 +40,19 @@ def _overrides(items: list[str]) -> dict:
 
 @app.command()
 def fit(
-    scene: Annotated[Path, typer.Argument(help="scene YAML", metavar="SCENE.yaml")],
+    scenes: Annotated[
+        list[Path], typer.Argument(help="scene YAML file(s)", metavar="SCENE.yaml...")
+    ],
     out: Annotated[Path, typer.Option("--out", help="directory for the trained model")],
+    config: Annotated[
+        Path | None, typer.Option(help="fit settings YAML (options below override it)")
+    ] = None,
     model: Annotated[
-        str, typer.Option(help="model preset (see `est-stfm models`)")
-    ] = "est-stfm-small",
+        str | None, typer.Option(help="model preset (see `est-stfm models`) [est-stfm-small]")
+    ] = None,
+    init: Annotated[
+        str | None, typer.Option(help="start from pretrained weights (name) or a model directory")
+    ] = None,
     minutes: Annotated[
         float | None, typer.Option(help="time budget (default 10 if no --epochs)")
     ] = None,
@@ -51,40 +60,72 @@ def fit(
     holdout: Annotated[
         list[str] | None, typer.Option(help="date never trained on (repeatable)")
     ] = None,
-    seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    patch_size: Annotated[int, typer.Option(help="training patch size (pixels)")] = 96,
-    batch_size: Annotated[int, typer.Option(help="patches per step")] = 4,
-    lr: Annotated[float, typer.Option(help="peak learning rate (AdamW)")] = 1e-3,
+    seed: Annotated[int | None, typer.Option(help="random seed: data order and init [0]")] = None,
+    patch_size: Annotated[int | None, typer.Option(help="training patch size, px [96]")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="patches per step [4]")] = None,
+    lr: Annotated[float | None, typer.Option(help="peak learning rate (AdamW) [1e-3]")] = None,
+    validation: Annotated[
+        str | None, typer.Option(help="auto | dates | spatial | none [auto]")
+    ] = None,
+    patience: Annotated[
+        int | None, typer.Option(help="stop after N epochs without improvement [10]")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads per process")] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="model override KEY=VALUE")
     ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="continue the interrupted run in --out with its saved settings")
+    ] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
-    """Train a model on every ordered pair of the scene's fine dates (never a held-out one)."""
-    from est_stfm.data import load_scene
-    from est_stfm.training import FitConfig
-    from est_stfm.training import fit as run_fit
+    """Train a model on every ordered pair of the scenes' fine dates (never a held-out one).
 
-    cfg = _validated(
-        FitConfig,
-        model=model,
-        minutes=minutes,
-        epochs=epochs,
-        seed=seed,
-        patch_size=patch_size,
-        batch_size=batch_size,
-        lr=lr,
-        holdout=[user_date(d) for d in holdout or []],
-        overrides=_overrides(set_ or []),
-    )
-    _, meta = run_fit(load_scene(scene), out, cfg, progress=not quiet)
+    Under `torchrun --nproc_per_node=N -m est_stfm fit ...` it trains data-parallel (DDP).
+    """
+    from est_stfm.data import load_scene
+    from est_stfm.training import fit as run_fit
+    from est_stfm.training.config import make_fit_config, read_fit_config
+
+    given = {
+        "model": model,
+        "init": init,
+        "minutes": minutes,
+        "epochs": epochs,
+        "seed": seed,
+        "patch_size": patch_size,
+        "batch_size": batch_size,
+        "lr": lr,
+        "validation": validation,
+        "patience": patience,
+        "threads": threads,
+        "holdout": [user_date(d) for d in holdout] if holdout else None,
+        "overrides": _overrides(set_) if set_ else None,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    if resume:
+        if given or config:
+            flags = ", ".join(f"--{k.replace('_', '-')}" for k in given) or "--config"
+            raise EstStfmError(f"--resume continues with the settings saved in {out}: drop {flags}")
+        cfg = None
+    else:
+        values = read_fit_config(config) if config else {}
+        cfg = make_fit_config({**values, **given})
+    loaded = [load_scene(s) for s in scenes]
+    _, meta = run_fit(loaded, out, cfg, progress=not quiet, resume=resume)
+    if meta["distributed"]["world_size"] > 1 and int(os.environ.get("RANK", "0")) != 0:
+        return
     m = meta["metrics"]
     start, best = m["validation_score_start"], m["validation_score_best"]
-    val = (
-        f"; validation RMSE / naive-change RMSE {start:.3f} at start -> {best:.3f} best"
-        if best is not None
-        else "; scene too narrow for a validation strip"
-    )
+    modes = ", ".join(sorted({v["mode"] for v in meta["validation"]}))
+    if best is None:
+        val = "; no validation (scene too small for a strip, too few dates)"
+    else:
+        start_text = "n/a" if start is None else f"{start:.3f}"
+        val = (
+            f"; validation ({modes}) RMSE / naive-change RMSE {start_text} at start -> "
+            f"{best:.3f} best" + (" (the naive base: kept)" if m["best_is_base"] else "")
+        )
     typer.echo(
         f"saved {out} ({m['steps']} steps, {m['epochs']} epochs, {m['seconds']} s, "
         f"{m['samples_per_second']} samples/s{val})"
@@ -106,7 +147,10 @@ def _validated(cls, **kwargs):
 def predict(
     scene: Annotated[Path, typer.Argument(help="scene YAML", metavar="SCENE.yaml")],
     date: Annotated[str, typer.Option(help="target date YYYY-MM-DD (needs a coarse image)")],
-    model: Annotated[str, typer.Option(help="model directory, or naive-copy / naive-change")],
+    model: Annotated[
+        str,
+        typer.Option(help="model directory, or naive-copy / naive-change / starfm / fsdaf"),
+    ],
     out: Annotated[Path, typer.Option("--out", help="output GeoTIFF")],
     reference: Annotated[str | None, typer.Option(help="reference date (default: nearest)")] = None,
     pairs: Annotated[
@@ -114,7 +158,9 @@ def predict(
     ] = "auto",
     tile: Annotated[int, typer.Option(help="tile size in pixels (memory grows with it)")] = 512,
     overlap: Annotated[int, typer.Option(help="minimum overlap of neighbouring tiles")] = 64,
-    halo: Annotated[int, typer.Option(help="extra context read around each tile")] = 16,
+    halo: Annotated[
+        int, typer.Option(help="extra context read around each tile (at least the method's)")
+    ] = 16,
     cog: Annotated[bool, typer.Option(help="write a Cloud-Optimized GeoTIFF")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:

@@ -1,4 +1,4 @@
-"""Training losses: Charbonnier and SSIM, both restricted to valid pixels.
+"""Training losses: Charbonnier, SSIM and coarse-change consistency, on valid pixels only.
 
 The torch SSIM uses the same convention as :mod:`est_stfm.evaluation.metrics` (Gaussian window 11,
 sigma 1.5, K1 0.01, K2 0.03, population covariances, normalised over valid pixels) except at the
@@ -55,3 +55,37 @@ def fusion_loss(
     if ssim_weight:
         loss = loss + ssim_weight * (1.0 - ssim(pred, target, valid))
     return loss
+
+
+def block_mean(x: torch.Tensor, valid: torch.Tensor, factor: float) -> tuple[torch.Tensor, ...]:
+    """Means of ``x`` over valid pixels of ``k`` x ``k`` blocks (``k = round(factor)``, the last
+    blocks may be partial) and the blocks' valid fraction."""
+    k = max(1, int(round(factor)))
+    total = F.avg_pool2d(x * valid, k, ceil_mode=True)
+    frac = F.avg_pool2d(valid, k, ceil_mode=True)
+    return total / frac.clamp_min(1e-6), frac
+
+
+def coarse_consistency(
+    pred: torch.Tensor,
+    fine_ref: torch.Tensor,
+    coarse_ref: torch.Tensor,
+    coarse_target: torch.Tensor,
+    valid: torch.Tensor,
+    factor: float,
+) -> torch.Tensor:
+    """Charbonnier distance between the predicted fine change and the coarse change, both
+    averaged over coarse-pixel-sized blocks: ``block(pred - F1)`` vs ``block(C2 - C1)``.
+
+    This is the physical check that the prediction, degraded to the coarse scale, changes as
+    the coarse images do. It uses no fine image of the target date, so it is also a valid
+    test-time objective. It compares *changes*, not levels, so a constant offset or gain
+    difference between the two sensors does not enter. Blocks of the same size are averaged
+    from both sides, so they need not align with the coarse sensor's pixels. Blocks with less
+    than half their pixels valid are ignored.
+    """
+    d_pred, frac = block_mean(pred - fine_ref, valid, factor)
+    d_coarse, _ = block_mean(coarse_target - coarse_ref, valid, factor)
+    weight = (frac >= 0.5).to(pred.dtype)
+    err = torch.sqrt((d_pred - d_coarse) ** 2 + 1e-6) * weight
+    return err.sum() / (weight.sum() * pred.shape[1]).clamp_min(1.0)

@@ -1,16 +1,30 @@
-"""Training samples: ordered date pairs, random patches, flips and rotations, valid masks.
+"""Training samples: date pairs, the validation split, and random patches that never leak.
 
-A sample is one (reference date -> target date) pair of fine dates that both have a coarse image,
-never a held-out date, and one random patch of the four images (C1, F1, C2 and the target F2)
-plus the mask of pixels valid in all four. The scene's columns are split into a training part and
-a validation strip on the right (a spatial hold-out), so validation never sees a training pixel.
+A sample is one ordered (reference date -> target date) pair of fine dates that both have a coarse
+image, never a held-out date, and one random patch of the four images (C1, F1, C2 and the target
+F2) plus the mask of pixels valid in all four, flipped and rotated at random.
+
+Validation (per scene, :func:`split_scene`):
+
+* ``dates``: the scene's latest training date becomes a validation *target*: it is never a
+  training target nor a training reference; its fine image is predicted from the two nearest
+  other dates, over the whole image. Needs 4 or more training dates (3 stay for training).
+* ``spatial``: a strip on the right (``validation_fraction`` of the width) of every training pair
+  is kept out of the training patches and scored instead.
+* ``none``: everything is trained on; the last weights are kept.
+
+``auto`` picks dates, else spatial when both parts are at least :data:`MIN_VALIDATION_WIDTH`
+pixels wide, else none. Patches are drawn by :class:`PatchDataset`: sample ``i`` of epoch ``e``
+comes from its own random generator seeded with ``(seed, e, i)``, so a run is reproducible, a
+resumed run draws exactly the samples the interrupted run would have drawn, and distributed
+ranks split the indices of an epoch between them (``DistributedSampler``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -18,19 +32,42 @@ import torch
 from est_stfm.data import Scene
 from est_stfm.errors import EstStfmError
 
+MIN_VALIDATION_WIDTH = 16
+"""Narrowest strip (pixels) worth validating on, and narrowest training part left beside it."""
+
+MIN_DATES_FOR_DATE_VALIDATION = 4
+"""Date validation holds one date out, so 3 training dates (6 ordered pairs) remain."""
+
+Pair = tuple[int, dt.date, dt.date]
+"""``(scene index, reference date, target date)``."""
+
 
 @dataclass
 class SceneStack:
-    """Reflectance of the training dates, held in memory: fine, coarse and valid per date."""
+    """Reflectance of one scene's training dates, held in memory: fine, coarse, valid per date."""
 
+    name: str
     dates: list[dt.date]
     fine: dict[dt.date, np.ndarray]
     coarse: dict[dt.date, np.ndarray]
     valid: dict[dt.date, np.ndarray]
+    coarse_factor: float | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
         return self.fine[self.dates[0]].shape
+
+
+@dataclass
+class Split:
+    """Which pairs and columns of one scene are trained on and which are validated on."""
+
+    mode: str
+    train_pairs: list[tuple[dt.date, dt.date]]
+    train_width: int
+    val_pairs: list[tuple[dt.date, dt.date]] = field(default_factory=list)
+    val_cols: slice = field(default_factory=lambda: slice(0, 0))
+    val_date: dt.date | None = None
 
 
 def training_dates(scene: Scene, holdout: list[dt.date]) -> list[dt.date]:
@@ -54,12 +91,43 @@ def load_stack(scene: Scene, dates: list[dt.date]) -> SceneStack:
         f, fv = scene.read_fine(d)
         c, cv = scene.read_coarse(d)
         fine[d], coarse[d], valid[d] = f, c, fv & cv
-    return SceneStack(list(dates), fine, coarse, valid)
+    return SceneStack(str(scene.path), list(dates), fine, coarse, valid, scene.coarse_factor)
 
 
 def ordered_pairs(dates: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
     """Every ordered (reference, target) pair of distinct dates."""
-    return [(r, t) for r, t in itertools.permutations(dates, 2)]
+    return list(itertools.permutations(dates, 2))
+
+
+def split_scene(stack: SceneStack, mode: str, fraction: float) -> Split:
+    """The validation split of one scene (see the module docstring)."""
+    _, _, w = stack.shape
+    dates = stack.dates
+    if mode in ("auto", "dates") and len(dates) >= MIN_DATES_FOR_DATE_VALIDATION:
+        val_date, train = dates[-1], dates[:-1]
+        refs = sorted(train, key=lambda d: abs((d - val_date).days))[:2]
+        return Split(
+            "dates", ordered_pairs(train), w, [(r, val_date) for r in refs], slice(0, w), val_date
+        )
+    if mode == "dates":
+        raise EstStfmError(
+            f"validation 'dates' needs {MIN_DATES_FOR_DATE_VALIDATION} or more training dates; "
+            f"{stack.name} has {len(dates)}: use validation 'spatial' or 'auto'"
+        )
+    val_w = int(round(w * fraction))
+    if (
+        mode in ("auto", "spatial")
+        and val_w >= MIN_VALIDATION_WIDTH
+        and w - val_w >= MIN_VALIDATION_WIDTH
+    ):
+        pairs = ordered_pairs(dates)
+        return Split("spatial", pairs, w - val_w, pairs, slice(w - val_w, w))
+    if mode == "spatial":
+        raise EstStfmError(
+            f"{stack.name} is {w} px wide: too narrow for a validation strip of "
+            f"{MIN_VALIDATION_WIDTH} px beside a training part; use validation 'none' or 'auto'"
+        )
+    return Split("none", ordered_pairs(dates), w)
 
 
 def pair_arrays(
@@ -76,41 +144,64 @@ def pair_arrays(
     )
 
 
-class PatchSampler:
-    """Random training batches from the training columns ``[0, train_width)`` of a stack."""
+class PatchDataset(torch.utils.data.Dataset):
+    """Random training patches from the training pairs and columns of several scenes.
+
+    Item ``i`` is a pair drawn uniformly from all scenes' training pairs, a random
+    ``patch_size`` square inside that scene's training columns (zero-padded, and marked invalid,
+    where the scene is smaller), a random quarter turn and flip; returned as float32 arrays
+    ``(C1, F1, C2, F2, valid, coarse_factor)`` with valid shaped ``(1, p, p)`` and the scene's
+    coarse factor a scalar (0 when unknown).
+    """
 
     def __init__(
         self,
-        stack: SceneStack,
-        pairs: list[tuple[dt.date, dt.date]],
+        stacks: list[SceneStack],
+        splits: list[Split],
         patch_size: int,
-        batch_size: int,
-        train_width: int,
+        length: int,
         seed: int,
     ) -> None:
-        _, h, _ = stack.shape
-        self.stack, self.pairs = stack, pairs
-        self.ph, self.pw = min(patch_size, h), min(patch_size, train_width)
-        self.batch_size, self.train_width = batch_size, train_width
-        self.rng = np.random.default_rng(seed)
+        self.stacks, self.splits = stacks, splits
+        self.pairs: list[Pair] = [
+            (s, ref, tgt) for s, split in enumerate(splits) for ref, tgt in split.train_pairs
+        ]
+        if not self.pairs:
+            raise EstStfmError("no training pairs left after the validation split")
+        self.patch, self.length, self.seed = patch_size, length, seed
+        self.epoch = 0
 
-    def sample(self) -> tuple[torch.Tensor, ...]:
-        """One batch: (C1, F1, C2, F2, valid) tensors, valid shaped (B, 1, p, p)."""
-        _, h, _ = self.stack.shape
-        items = []
-        for _ in range(self.batch_size):
-            ref, tgt = self.pairs[self.rng.integers(len(self.pairs))]
-            y = int(self.rng.integers(0, h - self.ph + 1))
-            x = int(self.rng.integers(0, self.train_width - self.pw + 1))
-            arrays = pair_arrays(self.stack, ref, tgt, slice(x, x + self.pw))
-            arrays = [a[..., y : y + self.ph, :] for a in arrays]
-            arrays[-1] = arrays[-1][None].astype(np.float32)
-            # quarter turns only for square patches (a rectangle would change shape)
-            k = int(self.rng.integers(4)) if self.ph == self.pw else 2 * int(self.rng.integers(2))
-            flip = bool(self.rng.integers(2))
-            out = []
-            for a in arrays:
-                a = np.rot90(a, k, axes=(-2, -1))
-                out.append(np.ascontiguousarray(a[..., ::-1] if flip else a))
-            items.append(out)
-        return tuple(torch.from_numpy(np.stack(group)) for group in zip(*items, strict=True))
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the samples of ``epoch`` (each epoch has its own)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        s, ref, tgt = self.pairs[int(rng.integers(len(self.pairs)))]
+        stack, split = self.stacks[s], self.splits[s]
+        _, h, _ = stack.shape
+        ph, pw = min(self.patch, h), min(self.patch, split.train_width)
+        y = int(rng.integers(0, h - ph + 1))
+        x = int(rng.integers(0, split.train_width - pw + 1))
+        arrays = [a[..., y : y + ph, :] for a in pair_arrays(stack, ref, tgt, slice(x, x + pw))]
+        arrays[-1] = arrays[-1][None]
+        k, flip = int(rng.integers(4)), bool(rng.integers(2))
+        out = []
+        for a in arrays:
+            full = np.zeros((a.shape[0], self.patch, self.patch), dtype=np.float32)
+            full[:, :ph, :pw] = a
+            full = np.rot90(full, k, axes=(-2, -1))
+            out.append(np.ascontiguousarray(full[..., ::-1] if flip else full))
+        return (*out, np.float32(stack.coarse_factor or 0.0))
+
+
+def steps_per_epoch(splits: list[Split], stacks: list[SceneStack], patch: int, batch: int) -> int:
+    """Optimiser steps (of ``batch`` patches in all) to cover every training pair's area once."""
+    area = sum(
+        len(split.train_pairs) * stack.shape[1] * split.train_width
+        for stack, split in zip(stacks, splits, strict=True)
+    )
+    return max(1, round(area / (patch * patch * batch)))

@@ -1,0 +1,111 @@
+"""Every training setting in one validated object, readable from and written to YAML.
+
+``est-stfm fit --config fit.yaml`` reads the YAML keys below (command-line options override
+them); the resolved config is saved next to the weights as ``fit_config.yaml`` (and inside
+``model.json``), so a run can always be repeated. Example::
+
+    model: est-stfm-small
+    epochs: 30
+    patch_size: 128
+    batch_size: 4
+    lr: 0.001
+    consistency_weight: 1.0
+    validation: auto
+    seed: 0
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from est_stfm.atomic import atomic_write_text
+from est_stfm.errors import EstStfmError
+
+
+class FitConfig(BaseModel):
+    """Training settings (defaults follow SPEC 2.6 scaled to a CPU; see the README)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = "est-stfm-small"
+    """A preset name (``est-stfm models``)."""
+    init: str | None = None
+    """Start from these weights: a pretrained name (``est-stfm models``) or a model directory."""
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    """Model config fields changed from the preset (ignored with ``init``)."""
+    patch_size: int = Field(96, ge=8)
+    batch_size: int = Field(4, ge=1)
+    """Patches per optimiser step and per process (DDP multiplies it by the world size)."""
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    warmup_steps: int = Field(20, ge=0)
+    schedule: Literal["cosine", "plateau"] = "cosine"
+    """``cosine``: warm-up, then cosine decay to 0 over the budget; ``plateau``: warm-up, then
+    the learning rate halves after every 2 epochs without a better validation score."""
+    ssim_weight: float = Field(1.0, ge=0)
+    consistency_weight: float = Field(1.0, ge=0)
+    """Weight of the coarse-change consistency loss (:func:`~est_stfm.training.losses.
+    coarse_consistency`); 0 turns it off. Needs the scene's ``coarse_factor``."""
+    minutes: float | None = Field(None, gt=0)
+    epochs: int | None = Field(None, ge=1)
+    patience: int = Field(10, ge=1)
+    """Stop after this many epochs without a better validation score."""
+    validation: Literal["auto", "dates", "spatial", "none"] = "auto"
+    """``dates``: hold out the latest training date of each scene as a validation target (needs
+    4 or more training dates); ``spatial``: a strip on the right of every training pair;
+    ``auto``: dates when possible, else spatial, else none."""
+    validation_fraction: float = Field(0.15, ge=0, lt=0.5)
+    """Width of the spatial validation strip, as a fraction of the scene width."""
+    seed: int = 0
+    threads: int | None = Field(None, ge=1)
+    """CPU threads per process (default: the cores available to this process)."""
+    holdout: list[dt.date] = Field(default_factory=list)
+    """Dates never read (neither their fine nor their coarse image is trained on)."""
+
+
+def _condensed(exc: pydantic.ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {err['msg']}" if where else err["msg"]
+
+
+def make_fit_config(values: dict[str, Any]) -> FitConfig:
+    """Validate ``values`` into a :class:`FitConfig`, with a one-line error."""
+    try:
+        return FitConfig.model_validate(values)
+    except pydantic.ValidationError as exc:
+        raise EstStfmError(f"invalid fit setting {_condensed(exc)}") from None
+
+
+def read_fit_config(path: str | Path) -> dict[str, Any]:
+    """The settings written in a fit config YAML file (not yet validated)."""
+    path = Path(path)
+    if not path.is_file():
+        raise EstStfmError(f"fit config not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise EstStfmError(f"{path} is not valid YAML ({exc.__class__.__name__}): fix it") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise EstStfmError(f"{path} must be a mapping of fit settings, e.g. 'epochs: 30'")
+    unknown = [k for k in data if k not in FitConfig.model_fields]
+    if unknown:
+        known = ", ".join(FitConfig.model_fields)
+        raise EstStfmError(f"{path}: unknown fit setting {unknown[0]!r}; known: {known}")
+    return data
+
+
+def write_fit_config(path: str | Path, cfg: FitConfig) -> None:
+    """Save the resolved config as YAML (atomically)."""
+    text = "# resolved est-stfm fit settings\n" + yaml.safe_dump(
+        cfg.model_dump(mode="json"), sort_keys=False
+    )
+    atomic_write_text(path, text)
