@@ -44,6 +44,8 @@ GeoTIFF is written in the scene folder; the scene's ``scale`` turns stored value
 (h) No coarse sensor: simulated coarse = 10 x 10 block mean of the fine image, replicated back.
 
 Nominal MODIS pixel sizes (500 m reflectance, 1 km LST) are used where the real one is unknown.
+Every scene.yaml carries ``coarse_factor`` (coarse pixel size in fine pixels; FSDAF needs it):
+CIA 10, LGC 16, Kranj 15.4, realset1 14.7, Yanco 10, ifsdaf 8, eolearn 10.
 """
 
 from __future__ import annotations
@@ -74,6 +76,14 @@ ENV_VAR = "EST_STFM_SHARED_DATA"
 REFLECTANCE_BANDS = ("blue", "green", "red", "nir", "swir1", "swir2")
 MAX_MASKED = 0.20
 """ifsdaf: a Landsat date is usable when CFMask flags at most this fraction of its pixels."""
+
+# Coarse pixel size in fine pixels (the scene's ``coarse_factor``, needed by FSDAF) where the
+# coarse images come already on the fine grid (ifsdaf and eolearn use their own ``factor``).
+CIA_FACTOR = 10.0  # MODIS 500 m onto the 50 m grid
+LGC_FACTOR = 16.0  # simulated: 16 x 16 block means
+KRANJ_FACTOR = 15.4  # MODIS 463 m (sinusoidal) onto 29.9 x 30 m; knots of the bilinear MODIS
+REALSET1_FACTOR = 14.7  # measured on the nearest-neighbour MODIS files (SOURCE.md)
+YANCO_FACTOR = 10.0  # MOD11A1 1 km onto 100 m
 
 
 class SkipDataset(Exception):
@@ -154,7 +164,7 @@ def prepare_cia(src: Path, dst: Path) -> DatasetRecord:
     dates = [dt.date(2001, 10, 8), dt.date(2001, 10, 17), dt.date(2001, 11, 2)]
     fine = {d: _need(src / "derived" / f"L_{d:%Y%m%d}_50m.tif") for d in dates}
     coarse = {d: _need(src / "derived" / f"M_{d:%Y%m%d}_50m.tif") for d in dates}
-    save_scene(dst / "scene.yaml", fine, coarse, scale=1.0)
+    save_scene(dst / "scene.yaml", fine, coarse, scale=1.0, coarse_factor=CIA_FACTOR)
     return DatasetRecord(
         name="cia_e2starfm_3dates",
         scene="scene.yaml",
@@ -179,7 +189,7 @@ def prepare_lgc(src: Path, dst: Path) -> DatasetRecord:
         grid = read_grid(path)  # fails here (skip) if GDAL cannot find the header
         if (grid.count, grid.width, grid.height, grid.dtype) != (3, 480, 480, "int16"):
             raise SkipDataset(f"{path} is not 3 x 480 x 480 int16 (GDAL read {grid})")
-    save_scene(dst / "scene.yaml", fine, coarse, scale=1e-4)
+    save_scene(dst / "scene.yaml", fine, coarse, scale=1e-4, coarse_factor=LGC_FACTOR)
     return DatasetRecord(
         name="lgc_fsdaf_subset",
         scene="scene.yaml",
@@ -211,7 +221,7 @@ def prepare_kranj(src: Path, dst: Path) -> DatasetRecord:
         write_raster(out, values, grid, valid=valid, descriptions=REFLECTANCE_BANDS)
         fine[day], coarse[day] = out, modis[0]
         converted.append(out.name)
-    save_scene(dst / "scene.yaml", fine, coarse, scale=1.0)
+    save_scene(dst / "scene.yaml", fine, coarse, scale=1.0, coarse_factor=KRANJ_FACTOR)
     return DatasetRecord(
         name="kranj_imagefusion_2020",
         scene="scene.yaml",
@@ -246,7 +256,7 @@ def prepare_realset1(src: Path, dst: Path) -> DatasetRecord:
         write_raster(out, values, grid, valid=valid)
         fine[day], coarse[day] = out, modis
         converted.append(out.name)
-    save_scene(dst / "scene.yaml", fine, coarse, scale=1e-4)
+    save_scene(dst / "scene.yaml", fine, coarse, scale=1e-4, coarse_factor=REALSET1_FACTOR)
     return DatasetRecord(
         name="imagefusion_realset1_2016",
         scene="scene.yaml",
@@ -272,7 +282,9 @@ def prepare_yanco(src: Path, dst: Path) -> DatasetRecord:
     coarse = {d: _need(original / f"MOD11A1_LST_cloudrm_{d:%Y%m%d}.tif") for d in coarse_dates}
     truth, valid = read_raster(fine[fine_dates[-1]])
     span = float(truth[:, valid].max() - truth[:, valid].min())
-    save_scene(dst / "scene.yaml", fine, coarse, scale=1.0, unit="kelvin")
+    save_scene(
+        dst / "scene.yaml", fine, coarse, scale=1.0, unit="kelvin", coarse_factor=YANCO_FACTOR
+    )
     return DatasetRecord(
         name="yanco_lst_ubestarfm_2016",
         scene="scene.yaml",
@@ -329,7 +341,7 @@ def prepare_ifsdaf(src: Path, dst: Path) -> DatasetRecord:
         converted += [out_f.name, out_c.name]
     if len(fine) < 2:
         raise SkipDataset(f"fewer than 2 usable dates (skipped {', '.join(skipped)})")
-    save_scene(dst / "scene.yaml", fine, coarse, scale=1.0, unit="ndvi")
+    save_scene(dst / "scene.yaml", fine, coarse, scale=1.0, unit="ndvi", coarse_factor=factor)
     return DatasetRecord(
         name="ifsdaf_ndvi_2015",
         scene="scene.yaml",
@@ -384,7 +396,7 @@ def prepare_eolearn(src: Path, dst: Path) -> DatasetRecord:
         write_raster(out_c, block_mean(image, factor), grid)
         fine[day], coarse[day] = out_f, out_c
         converted += [out_f.name, out_c.name]
-    save_scene(dst / "scene.yaml", fine, coarse, scale=1.0)
+    save_scene(dst / "scene.yaml", fine, coarse, scale=1.0, coarse_factor=factor)
     return DatasetRecord(
         name="eolearn_s2_testeopatch_2015_2017",
         scene="scene.yaml",

@@ -161,8 +161,8 @@ def test_missing_scene_is_skipped_not_fatal(tmp_path):
         ("version: 1\nmethods: [{id: naive-copy}]\n", "cases"),
         (
             "version: 1\ncases: [{id: a, scene: s.yaml, target: 2001-01-01, ergas_ratio: 0.1}]\n"
-            "methods: [{id: starfm}]\n",
-            "unknown method 'starfm'",
+            "methods: [{id: estarfm}]\n",
+            "unknown method 'estarfm'",
         ),
         (
             "version: 1\ncases: [{id: a, scene: s.yaml, target: 2001-01-01, ergas_ratio: 0.1}]\n"

@@ -174,7 +174,7 @@ def predict(
             "0 <= overlap < tile and halo >= 0"
         )
     sc = load_scene(scene)
-    method = resolve_method(model)
+    method = resolve_method(model, sc)
     written = predict_to_file(
         sc,
         date,

@@ -2,7 +2,12 @@
 
 A *method* is anything with ``predict(c1, f1, c2) -> f2`` on reflectance arrays shaped
 ``(bands, H, W)``: a trained model (:class:`ModelMethod`) or a classic one (``naive-copy``,
-``naive-change``). :func:`resolve_method` turns the ``--model`` argument of the CLI into one.
+``naive-change``, ``starfm``, ``fsdaf``). :func:`resolve_method` turns the ``--model`` argument
+of the CLI into one. Optional attributes a method may have: ``halo`` (the context in fine pixels
+it needs around a tile; :func:`predict_to_file` reads at least that much) and
+``predict_pairs(pairs, c2, valid=None)`` (fuses one or two reference pairs itself, e.g. STARFM
+pooling the candidates of both pairs, instead of the per-pixel blending of
+:func:`pair_weights`; ``valid`` holds each pair's validity mask).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from est_stfm.checkpoint import load_model
-from est_stfm.classic import NAIVE_METHODS
+from est_stfm.classic import CLASSIC_METHODS, classic_method
 from est_stfm.data import Scene, read_grid, user_date
 from est_stfm.data.scene import DateLike
 from est_stfm.errors import EstStfmError
@@ -58,13 +63,15 @@ class ModelMethod:
         return self.model(*batch)[0].numpy()
 
 
-def resolve_method(spec: str | Path) -> Method:
-    """A method from a name (``naive-copy``, ``naive-change``) or a saved model directory."""
-    if str(spec) in NAIVE_METHODS:
-        return NAIVE_METHODS[str(spec)]
+def resolve_method(spec: str | Path, scene: Scene | None = None) -> Method:
+    """A method from a classic method's name (``naive-copy``, ``naive-change``, ``starfm``,
+    ``fsdaf``) or a saved model directory. ``scene`` gives the context some classic methods
+    need (FSDAF: ``scene.coarse_factor``)."""
+    if str(spec) in CLASSIC_METHODS:
+        return classic_method(str(spec), coarse_factor=scene.coarse_factor if scene else None)
     path = Path(spec)
     if not path.exists():
-        names = ", ".join(NAIVE_METHODS)
+        names = ", ".join(CLASSIC_METHODS)
         raise EstStfmError(
             f"model {spec!r} not found: give a directory written by `est-stfm fit` "
             f"or one of {names}"
@@ -171,13 +178,19 @@ def _fuse_window(
     scene: Scene, date: dt.date, references: tuple[dt.date, ...], method: Method, window=None
 ) -> tuple[np.ndarray, np.ndarray]:
     c2, cv2 = scene.read_coarse(date, window)
-    preds, valids, coarse = [], [], []
+    preds, valids, coarse, fine = [], [], [], []
+    joint = getattr(method, "predict_pairs", None)
     for ref in references:
         f1, v1 = scene.read_fine(ref, window)
         c1, cv1 = scene.read_coarse(ref, window)
-        preds.append(method.predict(c1, f1, c2).astype(np.float32))
+        if joint is None:
+            preds.append(method.predict(c1, f1, c2).astype(np.float32))
         valids.append(v1 & cv1 & cv2)
         coarse.append(c1)
+        fine.append(f1)
+    if joint is not None:  # the method fuses the pairs itself, skipping invalid pixels
+        image = joint(list(zip(coarse, fine, strict=True)), c2, valid=valids)
+        return np.asarray(image, dtype=np.float32), np.logical_or.reduce(valids)
     if len(preds) == 1:
         return preds[0], valids[0]
     weights = pair_weights(c2, coarse, TWO_PAIR_WINDOW)
@@ -217,8 +230,10 @@ def predict_to_file(
     progress: bool = False,
 ) -> Written:
     """Fuse ``date`` tile by tile (see :mod:`est_stfm.tiling`) and stream it to a GeoTIFF on the
-    fine reference's grid and encoding (dtype, scale, nodata, band descriptions)."""
+    fine reference's grid and encoding (dtype, scale, nodata, band descriptions). The halo is at
+    least the method's own ``halo`` attribute, if it has one."""
     date, references = choose_references(scene, date, method, reference, pairs)
+    halo = max(halo, int(getattr(method, "halo", 0)))
     grid = read_grid(scene.fine[references[0]])
     rows = tile_rows(grid.height, grid.width, tile, overlap)
     total = sum(len(r) for r in rows)

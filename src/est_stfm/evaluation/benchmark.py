@@ -52,7 +52,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from est_stfm.atomic import atomic_write_text
-from est_stfm.classic import NAIVE_METHODS
+from est_stfm.classic import CLASSIC_METHODS
 from est_stfm.data import Scene, load_scene, read_raster
 from est_stfm.data.scene import parse_date
 from est_stfm.errors import EstStfmError
@@ -149,9 +149,9 @@ class MethodSpec(BaseModel):
     def _check(self) -> MethodSpec:
         if self.fit is None:
             name = self.method or self.id
-            if name not in NAIVE_METHODS:
+            if name not in CLASSIC_METHODS:
                 raise ValueError(
-                    f"unknown method {name!r}: name one of {', '.join(NAIVE_METHODS)} "
+                    f"unknown method {name!r}: name one of {', '.join(CLASSIC_METHODS)} "
                     "or give fit settings (e.g. fit: {model: est-stfm-tiny, minutes: 3})"
                 )
             return self
@@ -403,7 +403,7 @@ def _child_run(spec: dict[str, Any]) -> dict[str, Any]:
     if spec["action"] == "predict":
         from est_stfm.fusion import predict_to_file, resolve_method
 
-        method = resolve_method(spec["method"])
+        method = resolve_method(spec["method"], scene)
         fused = predict_to_file(scene, spec["date"], method, spec["out"], spec.get("reference"))
         return {"reference": fused.reference.isoformat(), "method": method.name}
     raise EstStfmError(f"unknown action {spec['action']!r}")
