@@ -132,17 +132,6 @@ def fit(
     )
 
 
-def _validated(cls, **kwargs):
-    from pydantic import ValidationError
-
-    try:
-        return cls(**kwargs)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise EstStfmError(f"invalid option {where}: {err['msg']}") from None
-
-
 @app.command()
 def predict(
     scene: Annotated[Path, typer.Argument(help="scene YAML", metavar="SCENE.yaml")],
@@ -162,19 +151,36 @@ def predict(
         int, typer.Option(help="extra context read around each tile (at least the method's)")
     ] = 16,
     cog: Annotated[bool, typer.Option(help="write a Cloud-Optimized GeoTIFF")] = False,
+    adapt_steps: Annotated[
+        int,
+        typer.Option(
+            help="test-time adaptation: steps on the coarse-change consistency of DATE "
+            "(trained models; needs the scene's coarse_factor)"
+        ),
+    ] = 0,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Predict the fine image at DATE, tile by tile, into a georeferenced GeoTIFF."""
     from est_stfm.data import load_scene
-    from est_stfm.fusion import predict_to_file, resolve_method
+    from est_stfm.fusion import ModelMethod, choose_references, predict_to_file, resolve_method
 
     if tile < 16 or not 0 <= overlap < tile or halo < 0:
         raise EstStfmError(
             f"--tile {tile} --overlap {overlap} --halo {halo}: need tile >= 16, "
             "0 <= overlap < tile and halo >= 0"
         )
+    if adapt_steps < 0:
+        raise EstStfmError(f"--adapt-steps {adapt_steps}: give 0 (off) or a positive number")
     sc = load_scene(scene)
     method = resolve_method(model, sc)
+    if adapt_steps:
+        from est_stfm.training.adapt import adapt_model
+
+        if not isinstance(method, ModelMethod):
+            raise EstStfmError(f"--adapt-steps needs a trained model, not {method.name}")
+        day, refs = choose_references(sc, date, method, reference, pairs)
+        tuned = adapt_model(method.model, sc, day, refs, adapt_steps)
+        method = ModelMethod(tuned, name=f"{method.name}+adapt{adapt_steps}", meta=method.meta)
     written = predict_to_file(
         sc,
         date,
@@ -356,11 +362,19 @@ def prepare(
 
 @app.command()
 def models() -> None:
-    """List the model presets with their parameter counts."""
+    """List the model presets, the shipped pretrained weights and the classic methods."""
+    from est_stfm.classic import CLASSIC_METHODS
     from est_stfm.models import describe_models
+    from est_stfm.models.pretrained import describe_pretrained
 
+    typer.echo("presets (est-stfm fit --model NAME):")
     for name, description, n in describe_models():
-        typer.echo(f"{name:20s} {n:>12,d} parameters  {description}")
+        typer.echo(f"  {name:26s} {n:>11,d} parameters  {description}")
+    typer.echo("pretrained weights (predict --model NAME, fit --init NAME):")
+    for name, preset, summary in describe_pretrained():
+        typer.echo(f"  {name:26s} {preset}: {summary}")
+    typer.echo("classic methods (predict --model NAME, no training):")
+    typer.echo("  " + ", ".join(CLASSIC_METHODS))
 
 
 def main() -> None:

@@ -65,19 +65,33 @@ class ModelMethod:
 
 def resolve_method(spec: str | Path, scene: Scene | None = None) -> Method:
     """A method from a classic method's name (``naive-copy``, ``naive-change``, ``starfm``,
-    ``fsdaf``) or a saved model directory. ``scene`` gives the context some classic methods
-    need (FSDAF: ``scene.coarse_factor``)."""
+    ``fsdaf``), the name of shipped pretrained weights (``est-stfm models``) or a saved model
+    directory. ``scene`` gives the context some classic methods need (FSDAF:
+    ``scene.coarse_factor``) and is checked against a model's bands."""
+    from est_stfm.models.pretrained import PRETRAINED, load_pretrained
+
     if str(spec) in CLASSIC_METHODS:
         return classic_method(str(spec), coarse_factor=scene.coarse_factor if scene else None)
-    path = Path(spec)
-    if not path.exists():
-        names = ", ".join(CLASSIC_METHODS)
+    if str(spec) in PRETRAINED:
+        model, meta = load_pretrained(str(spec))
+        name = str(spec)
+    else:
+        path = Path(spec)
+        if not path.exists():
+            names = ", ".join([*CLASSIC_METHODS, *PRETRAINED])
+            raise EstStfmError(
+                f"model {spec!r} not found: give a directory written by `est-stfm fit` "
+                f"or one of {names}"
+            )
+        model, meta = load_model(path)
+        name = meta.get("preset") or "est-stfm"
+    bands = model.config.bands
+    if scene is not None and scene.bands != bands:
         raise EstStfmError(
-            f"model {spec!r} not found: give a directory written by `est-stfm fit` "
-            f"or one of {names}"
+            f"model {spec} expects {bands} bands but {scene.path} has {scene.bands}: "
+            "fit a model on this scene (est-stfm fit) or choose its bands in the scene file"
         )
-    model, meta = load_model(path)
-    return ModelMethod(model, name=meta.get("preset") or "est-stfm", meta=meta)
+    return ModelMethod(model, name=name, meta=meta)
 
 
 @dataclass
