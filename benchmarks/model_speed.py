@@ -1,9 +1,12 @@
 """Parameters, training-step time and inference time of every model preset on this machine.
 
     python benchmarks/model_speed.py [--batch 4] [--patch 96] [--infer 256] [--repeat 3]
+        [--only PRESET ...] [--skip PRESET ...] [--threads N]
 
 Prints a Markdown table. Times are medians over ``--repeat`` runs after one warm-up, with
-channels-last tensors (as ``est-stfm fit`` and ``predict`` use them) and all CPU threads.
+channels-last tensors (as ``est-stfm fit`` and ``predict`` use them) and all CPU threads unless
+``--threads`` says otherwise. Every registry preset is timed: EST-STFM, its ablations and the
+deep baselines (EDCSTFN, SwinSTFM); ``--only`` restricts the run to the named presets.
 """
 
 from __future__ import annotations
@@ -36,19 +39,26 @@ def main() -> None:
     ap.add_argument("--infer", type=int, default=256)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip", nargs="*", default=[], help="presets to skip")
+    ap.add_argument("--only", nargs="*", default=None, help="time only these presets")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     args = ap.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
+    names = list_models() if args.only is None else args.only
+    unknown = sorted(set(names) - set(list_models()))
+    if unknown:
+        ap.error(f"unknown presets {unknown}; available: {', '.join(list_models())}")
+    threads = args.threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
     cl = torch.channels_last
     print(
-        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPU threads, "
-        f"torch {torch.__version__}"
+        f"# {platform.processor() or platform.machine()}, {threads} of {os.cpu_count()} "
+        f"CPU threads, torch {torch.__version__}"
     )
     print(
         f"| preset | parameters | train step (batch {args.batch}, {args.patch}px) "
         f"| samples/s | predict {args.infer}x{args.infer} |"
     )
     print("|---|---:|---:|---:|---:|")
-    for name in list_models():
+    for name in names:
         if name in args.skip:
             continue
         torch.manual_seed(0)

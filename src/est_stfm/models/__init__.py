@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from est_stfm.models.edcstfn import EDCSTFNConfig
 from est_stfm.models.registry import (
     ModelConfig,
     count_parameters,
@@ -10,9 +11,12 @@ from est_stfm.models.registry import (
     list_models,
     model_from_config,
 )
+from est_stfm.models.swinstfm import SwinSTFMConfig
 
 __all__ = [
+    "EDCSTFNConfig",
     "ModelConfig",
+    "SwinSTFMConfig",
     "count_parameters",
     "create_model",
     "describe_models",

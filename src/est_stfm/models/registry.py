@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from torch import nn
 
 from est_stfm.errors import EstStfmError
+from est_stfm.models.edcstfn import EDCSTFN, EDCSTFNConfig
 from est_stfm.models.eststfm import ESTSTFM
+from est_stfm.models.swinstfm import SwinSTFM, SwinSTFMConfig
 
 
 class ModelConfig(BaseModel):
@@ -92,6 +94,15 @@ class Preset:
 
 _ARCHITECTURES: dict[str, Architecture] = {
     "est-stfm": Architecture(ModelConfig, ESTSTFM),
+    "edcstfn": Architecture(EDCSTFNConfig, EDCSTFN),
+    "swinstfm": Architecture(SwinSTFMConfig, SwinSTFM),
+}
+
+_SMALL: dict[str, Any] = {
+    "dims": (16, 32, 64, 128),
+    "heads": (1, 2, 4, 8),
+    "enc_blocks": (1, 1, 1, 1),
+    "ffn_expansion": 2.0,
 }
 
 _PRESETS: dict[str, Preset] = {
@@ -103,12 +114,7 @@ _PRESETS: dict[str, Preset] = {
     "est-stfm-small": Preset(
         "est-stfm",
         "EST-STFM, small: trainable on a 2-core CPU in minutes",
-        {
-            "dims": (16, 32, 64, 128),
-            "heads": (1, 2, 4, 8),
-            "enc_blocks": (1, 1, 1, 1),
-            "ffn_expansion": 2.0,
-        },
+        _SMALL,
     ),
     "est-stfm-base": Preset(
         "est-stfm",
@@ -118,6 +124,46 @@ _PRESETS: dict[str, Preset] = {
             "heads": (1, 2, 4, 8),
             "enc_blocks": (2, 2, 4, 4),
             "fusion_blocks": 2,
+        },
+    ),
+    "est-stfm-small-dense": Preset(
+        "est-stfm",
+        "ablation of est-stfm-small: dense channel attention (one softmax, no top-k)",
+        {**_SMALL, "attention": "dense"},
+    ),
+    "est-stfm-small-plainffn": Preset(
+        "est-stfm",
+        "ablation of est-stfm-small: plain feed-forward (1x1, GELU, 1x1) instead of MFNN",
+        {**_SMALL, "feedforward": "plain"},
+    ),
+    "est-stfm-small-concat": Preset(
+        "est-stfm",
+        "ablation of est-stfm-small: concat + convs fusion instead of the MFFB attention branches",
+        {**_SMALL, "fusion": "concat"},
+    ),
+    "est-stfm-small-onek": Preset(
+        "est-stfm",
+        "ablation of est-stfm-small: one top-k ratio (2/3) instead of four branches",
+        {**_SMALL, "topk_ratios": (2 / 3,)},
+    ),
+    "edcstfn": Preset(
+        "edcstfn",
+        "baseline after EDCSTFN (Tan et al. 2019): full-resolution CNN encoders + decoder, "
+        "widened to est-stfm-small's training-step time",
+        {"widths": (80, 160, 320), "depth": 1, "fusion": "concat"},
+    ),
+    "swinstfm-small": Preset(
+        "swinstfm",
+        "baseline after SwinSTFM (Chen et al. 2022): shifted-window Transformer U-Net, "
+        "sized like est-stfm-small",
+        {
+            "patch": 1,
+            "window": 8,
+            "dims": (40, 80, 160),
+            "depths": (2, 2, 2),
+            "heads": (2, 4, 8),
+            "fusion_depth": 2,
+            "decoder_depth": 2,
         },
     ),
 }
