@@ -18,11 +18,11 @@ test: $(BIN)/.installed
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
-# Real-data benchmark (about 20 min on 2 CPU cores): prepare the scenes from ../shared/data, run
+# Real-data benchmark (about 90 min on 2 CPU cores): prepare the scenes from ../shared/data, run
 # the protocol, put the results table into README.md.
 benchmark: $(BIN)/.installed
 	$(BIN)/python benchmarks/prepare_data.py
-	$(BIN)/est-stfm benchmark benchmarks/protocol-v1.yaml --out benchmarks/results \
+	$(BIN)/est-stfm benchmark benchmarks/protocol-v2.yaml --out benchmarks/results \
 		--runs benchmarks/runs
 	$(BIN)/python benchmarks/update_readme.py benchmarks/results/results.md README.md
 
