@@ -173,7 +173,7 @@ def test_a_fit_never_ends_worse_than_the_naive_base_on_validation(tiny_scene, tm
     cfg = FitConfig(**TINY, epochs=2, lr=5.0, warmup_steps=0, validation="dates")
     model, meta = fit(load_scene(tiny_scene), tmp_path / "m", cfg, progress=False)
     assert meta["metrics"]["best_is_base"]
-    assert meta["metrics"]["validation_score_best"] == 1.0
+    assert meta["metrics"]["validation_score_best"] == pytest.approx(1.0, abs=1e-6)
     assert model.head.weight.abs().sum() == 0
 
 
@@ -189,3 +189,21 @@ def test_coarse_consistency_is_zero_for_the_naive_prediction_and_sees_bias():
     detail[..., 1::2, :] = -0.05
     assert coarse_consistency(naive + detail, f1, c1, c2, valid, 8) < 2e-3
     assert coarse_consistency(naive + 0.05, f1, c1, c2, valid, 8) > 0.04
+
+
+def test_a_classic_base_starts_training_at_that_method(tiny_scene, tmp_path):
+    from est_stfm.classic import classic_method
+    from est_stfm.fusion import resolve_method
+
+    scene = load_scene(tiny_scene)
+    cfg = FitConfig(**TINY, epochs=1, lr=1e-9, validation="none", base="fsdaf")
+    fit(scene, tmp_path / "m", cfg, progress=False)
+    method = resolve_method(tmp_path / "m", scene)
+    assert method.name.endswith("+fsdaf")
+    ref, tgt = scene.pairs_dates()[1], scene.pairs_dates()[2]
+    c1, f1, c2 = scene.read_coarse(ref)[0], scene.read_fine(ref)[0], scene.read_coarse(tgt)[0]
+    expected = classic_method("fsdaf", coarse_factor=8).predict(c1, f1, c2)
+    np.testing.assert_allclose(method.predict(c1, f1, c2), expected, atol=1e-4)
+    with pytest.raises(EstStfmError, match="needs a model whose output is a correction"):
+        bad = cfg.model_copy(update={"overrides": {"residual": "none"}})
+        fit(scene, tmp_path / "bad", bad, progress=False)

@@ -71,6 +71,10 @@ def fit(
         int | None, typer.Option(help="stop after N epochs without improvement [10]")
     ] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads per process")] = None,
+    base: Annotated[
+        str | None,
+        typer.Option(help="prediction the network corrects: change | starfm | fsdaf [change]"),
+    ] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="model override KEY=VALUE")
     ] = None,
@@ -99,6 +103,7 @@ def fit(
         "validation": validation,
         "patience": patience,
         "threads": threads,
+        "base": base,
         "holdout": [user_date(d) for d in holdout] if holdout else None,
         "overrides": _overrides(set_) if set_ else None,
     }
@@ -180,7 +185,9 @@ def predict(
             raise EstStfmError(f"--adapt-steps needs a trained model, not {method.name}")
         day, refs = choose_references(sc, date, method, reference, pairs)
         tuned = adapt_model(method.model, sc, day, refs, adapt_steps)
-        method = ModelMethod(tuned, name=f"{method.name}+adapt{adapt_steps}", meta=method.meta)
+        method = ModelMethod(
+            tuned, name=f"{method.name}+adapt{adapt_steps}", meta=method.meta, base=method.base
+        )
     written = predict_to_file(
         sc,
         date,

@@ -49,18 +49,32 @@ class Method(Protocol):
 
 
 class ModelMethod:
-    """A trained network used as a fusion method (whole image in one forward pass, no grad)."""
+    """A trained network used as a fusion method (whole image in one forward pass, no grad).
 
-    def __init__(self, model: torch.nn.Module, name: str = "est-stfm", meta: dict | None = None):
+    ``base``: for a model fitted with ``base: starfm|fsdaf``, that classic method; the network's
+    correction is then added to its prediction instead of to F1 + C2 - C1.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        name: str = "est-stfm",
+        meta: dict | None = None,
+        base: Method | None = None,
+    ):
         self.model = model.eval().to(memory_format=torch.channels_last)  # faster on CPU
-        self.name, self.meta = name, meta or {}
+        self.name, self.meta, self.base = name, meta or {}, base
+        self.halo = int(getattr(base, "halo", 0))
 
     @torch.no_grad()
     def predict(self, c1: np.ndarray, f1: np.ndarray, c2: np.ndarray) -> np.ndarray:
         batch = [
             torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))[None] for a in (c1, f1, c2)
         ]
-        return self.model(*batch)[0].numpy()
+        out = self.model(*batch)[0].numpy()
+        if self.base is not None:
+            out = out + (self.base.predict(c1, f1, c2) - (f1 + c2 - c1))
+        return out
 
 
 def resolve_method(spec: str | Path, scene: Scene | None = None) -> Method:
@@ -91,7 +105,12 @@ def resolve_method(spec: str | Path, scene: Scene | None = None) -> Method:
             f"model {spec} expects {bands} bands but {scene.path} has {scene.bands}: "
             "fit a model on this scene (est-stfm fit) or choose its bands in the scene file"
         )
-    return ModelMethod(model, name=name, meta=meta)
+    base_name = (meta.get("fit") or {}).get("base", "change")
+    base = None
+    if base_name != "change":
+        base = classic_method(base_name, coarse_factor=scene.coarse_factor if scene else None)
+        name = f"{name}+{base_name}"
+    return ModelMethod(model, name=name, meta=meta, base=base)
 
 
 @dataclass

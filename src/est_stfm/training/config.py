@@ -37,6 +37,10 @@ class FitConfig(BaseModel):
     """A preset name (``est-stfm models``)."""
     init: str | None = None
     """Start from these weights: a pretrained name (``est-stfm models``) or a model directory."""
+    base: Literal["change", "starfm", "fsdaf"] = "change"
+    """The prediction the network corrects: ``change`` (F1 + C2 - C1) or a classic method's
+    output (``fsdaf`` needs the scene's ``coarse_factor``). The network's zero-initialised
+    correction is added to it, so training starts exactly at that method."""
     overrides: dict[str, Any] = Field(default_factory=dict)
     """Model config fields changed from the preset (ignored with ``init``)."""
     patch_size: int = Field(96, ge=8)

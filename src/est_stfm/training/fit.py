@@ -11,9 +11,9 @@
 * **Validation** (:func:`~est_stfm.training.samples.split_scene`): after each epoch, the mean over
   validation pairs of RMSE / RMSE of the naive F1 + C2 - C1 (1.0 = as good as naive). The
   weights with the best score are kept and restored at the end; the candidates include the
-  starting weights and, for a model whose output is a zero-initialisable correction on top of
-  F1 + C2 - C1, that base itself (score 1.0), so a fit never ends worse on validation than the
-  naive prediction. Training stops after ``patience`` epochs without improvement.
+  starting weights and, for a model whose output is a zero-initialised correction, its base
+  itself (F1 + C2 - C1, or the classic method named by ``base``), so a fit never ends worse on
+  validation than that base. Training stops after ``patience`` epochs without improvement.
 * **Checkpoints**: the full state (:mod:`~est_stfm.training.state`) is written atomically after
   every epoch and every ``CHECKPOINT_SECONDS`` within one; ``resume=True`` continues from it.
   Samples depend only on (seed, epoch, index), so with ``epochs`` as the budget a resumed run
@@ -60,8 +60,10 @@ from est_stfm.training.samples import (
     PatchDataset,
     SceneStack,
     Split,
+    add_base,
     load_stack,
     pair_arrays,
+    pair_shift,
     split_scene,
     steps_per_epoch,
     training_dates,
@@ -158,12 +160,12 @@ class Validator:
         model.eval()
         ratios = []
         for (stack, ref, tgt, cols), naive in zip(self.items, self.naive, strict=True):
-            arrays = pair_arrays(stack, ref, tgt, cols)
-            c1, f1, c2, f2 = (
-                torch.from_numpy(np.ascontiguousarray(a))[None].to(self.device) for a in arrays[:4]
+            arrays = (*pair_arrays(stack, ref, tgt, cols), pair_shift(stack, ref, tgt, cols))
+            c1, f1, c2, f2, valid, shift = (
+                torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in arrays
             )
-            valid = torch.from_numpy(np.ascontiguousarray(arrays[4])).to(self.device)
-            err = ((model(c1, f1, c2).float() - f2)[0] ** 2)[:, valid]
+            pred = model(c1[None], f1[None], c2[None]).float()[0] + shift
+            err = ((pred - f2) ** 2)[:, valid]
             if err.numel() and math.isfinite(naive) and naive > 0:
                 ratios.append(math.sqrt(float(err.mean())) / naive)
         model.train(was_training)
@@ -173,10 +175,10 @@ class Validator:
 def _loss(
     model: torch.nn.Module, batch: Sequence[torch.Tensor], cfg: FitConfig, autocast
 ) -> torch.Tensor:
-    c1, f1, c2, f2, valid, factor = batch
+    c1, f1, c2, f2, valid, shift, factor = batch
     with autocast:
         pred = model(c1, f1, c2)
-    pred = pred.float()
+    pred = pred.float() + shift  # the correction on top of the chosen base
     loss = fusion_loss(pred, f2, valid, cfg.ssim_weight)
     if cfg.consistency_weight:
         for k in torch.unique(factor).tolist():
@@ -229,12 +231,18 @@ def fit(
         for s in scenes:
             held = [d for d in cfg.holdout if d in s.fine or d in s.coarse]
             stacks.append(load_stack(s, training_dates(s, held)))
+            add_base(stacks[-1], cfg.base)
         bands = {stack.shape[0] for stack in stacks}
         if len(bands) > 1:
             raise EstStfmError(f"the scenes have different band counts {sorted(bands)}")
         n_bands = bands.pop()
         torch.manual_seed(cfg.seed)  # initialisation
         model = initial_model(cfg, n_bands).to(runtime.device)
+        if cfg.base != "change" and base_state(model) is None:
+            raise EstStfmError(
+                f"base {cfg.base} needs a model whose output is a correction of F1 + C2 - C1 "
+                "(residual: change), not this one"
+            )
         if runtime.device.type == "cpu":
             # channels-last runs the depthwise and grouped convolutions about twice as fast
             model = model.to(memory_format=torch.channels_last)
@@ -288,10 +296,15 @@ def _train(
     else:
         start_val = validator.score(model)
         best_state, best_val = copy.deepcopy(model.state_dict()), start_val
-        base = base_state(model) if validator.active else None
-        base_wins = base is not None and (best_val is None or best_val > 1.0)
-        if base_wins:
-            best_state, best_val = base, 1.0
+        base = base_state(model)
+        # a fresh model starts at its base; weights from --init are compared with the base
+        base_wins = base is not None and cfg.init is None
+        if base is not None and cfg.init is not None and validator.active:
+            probe = copy.deepcopy(model)
+            probe.load_state_dict(base)
+            base_val = validator.score(probe)
+            if base_val is not None and (best_val is None or base_val < best_val):
+                best_state, best_val, base_wins = base, base_val, True
         loop = {
             "epoch": 0,
             "position": 0,
@@ -357,7 +370,7 @@ def _train(
                 group["lr"] = cfg.lr * warm * decay
             batch = [t.to(runtime.device) for t in batch]
             if runtime.device.type == "cpu":
-                batch[:5] = [t.contiguous(memory_format=torch.channels_last) for t in batch[:5]]
+                batch[:6] = [t.contiguous(memory_format=torch.channels_last) for t in batch[:6]]
             loss = _loss(net, batch, cfg, autocast)
             opt.zero_grad(set_to_none=True)
             loss.backward()

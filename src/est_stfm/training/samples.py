@@ -52,6 +52,8 @@ class SceneStack:
     coarse: dict[dt.date, np.ndarray]
     valid: dict[dt.date, np.ndarray]
     coarse_factor: float | None = None
+    shift: dict[tuple[dt.date, dt.date], np.ndarray] = field(default_factory=dict)
+    """Per pair: base prediction minus F1 + C2 - C1 (absent: the naive base itself)."""
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -92,6 +94,30 @@ def load_stack(scene: Scene, dates: list[dt.date]) -> SceneStack:
         c, cv = scene.read_coarse(d)
         fine[d], coarse[d], valid[d] = f, c, fv & cv
     return SceneStack(str(scene.path), list(dates), fine, coarse, valid, scene.coarse_factor)
+
+
+def add_base(stack: SceneStack, base: str) -> None:
+    """Precompute, for every ordered pair, how far the classic method ``base`` (``starfm``,
+    ``fsdaf``) lies from F1 + C2 - C1, so a model's correction is added to that method's
+    prediction instead. Uses only the reference pair and the target's coarse image."""
+    if base == "change":
+        return
+    from est_stfm.classic import classic_method
+
+    method = classic_method(base, coarse_factor=stack.coarse_factor)
+    for ref, tgt in ordered_pairs(stack.dates):
+        c1, f1, c2 = stack.coarse[ref], stack.fine[ref], stack.coarse[tgt]
+        pred = np.asarray(method.predict(c1, f1, c2), dtype=np.float32)
+        stack.shift[(ref, tgt)] = np.nan_to_num(pred - (f1 + c2 - c1))
+
+
+def pair_shift(stack: SceneStack, ref: dt.date, tgt: dt.date, cols: slice = slice(None)):
+    """The pair's base shift (zeros for the naive base), restricted to a column range."""
+    shift = stack.shift.get((ref, tgt))
+    if shift is None:
+        _, h, w = stack.shape
+        return np.zeros((stack.shape[0], h, len(range(w)[cols])), dtype=np.float32)
+    return shift[..., cols]
 
 
 def ordered_pairs(dates: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
@@ -150,8 +176,8 @@ class PatchDataset(torch.utils.data.Dataset):
     Item ``i`` is a pair drawn uniformly from all scenes' training pairs, a random
     ``patch_size`` square inside that scene's training columns (zero-padded, and marked invalid,
     where the scene is smaller), a random quarter turn and flip; returned as float32 arrays
-    ``(C1, F1, C2, F2, valid, coarse_factor)`` with valid shaped ``(1, p, p)`` and the scene's
-    coarse factor a scalar (0 when unknown).
+    ``(C1, F1, C2, F2, valid, shift, coarse_factor)`` with valid shaped ``(1, p, p)``, shift the
+    pair's base shift (:func:`add_base`) and the scene's coarse factor a scalar (0 when unknown).
     """
 
     def __init__(
@@ -186,8 +212,12 @@ class PatchDataset(torch.utils.data.Dataset):
         ph, pw = min(self.patch, h), min(self.patch, split.train_width)
         y = int(rng.integers(0, h - ph + 1))
         x = int(rng.integers(0, split.train_width - pw + 1))
-        arrays = [a[..., y : y + ph, :] for a in pair_arrays(stack, ref, tgt, slice(x, x + pw))]
-        arrays[-1] = arrays[-1][None]
+        cols = slice(x, x + pw)
+        arrays = [
+            a[..., y : y + ph, :]
+            for a in (*pair_arrays(stack, ref, tgt, cols), pair_shift(stack, ref, tgt, cols))
+        ]
+        arrays[4] = arrays[4][None]
         k, flip = int(rng.integers(4)), bool(rng.integers(2))
         out = []
         for a in arrays:
