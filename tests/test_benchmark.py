@@ -219,12 +219,29 @@ def test_splice_markdown():
         splice_markdown("no markers", "x")
 
 
-def test_repository_protocol_is_valid():
+def test_repository_protocols_are_valid():
     protocol = load_protocol(REPO / "benchmarks" / "protocol-v1.yaml")
     assert protocol.version == 1
     assert [m.id for m in protocol.methods][:3] == ["naive-copy", "naive-change", "est-stfm-tiny"]
     assert len(protocol.cases) == len({c.id for c in protocol.cases}) == 7
     assert set(METRIC_NAMES) <= set(CSV_COLUMNS)
+    v2 = load_protocol(REPO / "benchmarks" / "protocol-v2.yaml")
+    assert [c.id for c in v2.cases] == [c.id for c in protocol.cases]
+    models = {m.fit["model"] for m in v2.methods if m.trainable}
+    assert {"est-stfm-small", "edcstfn", "swinstfm-small"} <= models
+    assert {"starfm", "fsdaf"} <= {m.id for m in v2.methods if not m.trainable}
+    # one training budget for every trainable method
+    assert len({m.fit["minutes"] for m in v2.methods if m.trainable}) == 1
+
+
+def test_resume_keeps_finished_rows_and_runs_only_the_rest(tiny_run, capsys):
+    protocol, out, _, res = tiny_run
+    assert res.returncode == 0, res.stderr
+    before = (out / "results.csv").read_text()
+    result = run_benchmark(protocol, out, resume=True, log=print)
+    assert (out / "results.csv").read_text() == before
+    assert capsys.readouterr().out.count("kept from the previous run") == len(TINY_METHODS)
+    assert [r.method for r in result.rows] == [m["id"] for m in TINY_METHODS]
 
 
 # --- real data --------------------------------------------------------------------------------

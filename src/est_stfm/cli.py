@@ -331,11 +331,16 @@ def benchmark(
     methods: Annotated[
         list[str] | None, typer.Option("--methods", help="run only this method id (repeatable)")
     ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="keep the finished rows of OUT/results.csv; run only the rest")
+    ] = False,
 ) -> None:
     """Run a benchmark protocol: fit and predict each (case, method) in a fresh process, score."""
     from est_stfm.evaluation.benchmark import run_benchmark
 
-    res = run_benchmark(protocol, out, runs_dir=runs, only=only or [], methods=methods or [])
+    res = run_benchmark(
+        protocol, out, runs_dir=runs, only=only or [], methods=methods or [], resume=resume
+    )
     typer.echo(f"wrote {res.csv} and {res.markdown} ({res.seconds / 60:.1f} min)")
     if res.errors:
         typer.echo(f"{len(res.errors)} run(s) failed: see the status column", err=True)

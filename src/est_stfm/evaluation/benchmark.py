@@ -483,6 +483,39 @@ class Row:
         return cells
 
 
+def rows_from_csv(path: Path) -> list[Row]:
+    """The rows of a ``results.csv`` written by :func:`results_csv` (for ``--resume``)."""
+
+    def num(text: str) -> float | None:
+        return float(text) if text else None
+
+    rows = []
+    with open(path, newline="", encoding="utf-8") as fh:
+        for cells in csv.DictReader(fh):
+            rows.append(
+                Row(
+                    case=cells["case"],
+                    method=cells["method"],
+                    status=cells["status"],
+                    target=cells["target"],
+                    reference=cells["reference"],
+                    training_dates=[d for d in cells["training_dates"].split(";") if d],
+                    unit=cells["unit"],
+                    coarse=cells["coarse"],
+                    data_range=num(cells["data_range"]),
+                    ergas_ratio=num(cells["ergas_ratio"]),
+                    valid_pixels=int(cells["valid_pixels"]) if cells["valid_pixels"] else None,
+                    metrics={m: float(cells[m]) for m in METRIC_NAMES if cells.get(m)},
+                    cluster={c: float(cells[c]) for c in CLUSTER_COLUMNS if cells.get(c)},
+                    fit_s=num(cells["fit_s"]),
+                    predict_s=num(cells["predict_s"]),
+                    fit_peak_mib=num(cells["fit_peak_mib"]),
+                    predict_peak_mib=num(cells["predict_peak_mib"]),
+                )
+            )
+    return rows
+
+
 @dataclass
 class BenchmarkResult:
     """Every row of a run and where its results were written."""
@@ -619,9 +652,15 @@ def run_benchmark(
     runs_dir: str | Path | None = None,
     only: Iterable[str] = (),
     methods: Iterable[str] = (),
+    resume: bool = False,
     log: Callable[[str], None] = print,
 ) -> BenchmarkResult:
-    """Run every selected (case, method) of a protocol; write ``results.csv`` and ``results.md``."""
+    """Run every selected (case, method) of a protocol; write ``results.csv`` and ``results.md``.
+
+    ``resume``: rows already finished (status ok or skipped) in ``OUT/results.csv`` are kept as
+    they are and not run again, so an interrupted run, or a protocol with a method added, is
+    completed without redoing the rest.
+    """
     protocol_path = Path(protocol_path).resolve()
     protocol = load_protocol(protocol_path)
     case_ids = _select("case", only, [c.id for c in protocol.cases])
@@ -633,6 +672,13 @@ def run_benchmark(
     out.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out / "results.csv", out / "results.md"
     rows: list[Row] = []
+    done: dict[tuple[str, str], Row] = {}
+    if resume and csv_path.is_file():
+        done = {
+            (r.case, r.method): r
+            for r in rows_from_csv(csv_path)
+            if r.ok or r.status.startswith("skipped: needs")
+        }
     info: dict[str, dict[str, Any]] = {}
     start = time.perf_counter()
     started = dt.datetime.now(dt.timezone.utc)
@@ -681,6 +727,10 @@ def run_benchmark(
             continue
         for method in chosen:
             log(f"[{len(rows) + 1}/{total}] {case.id} x {method.id}")
+            if (case.id, method.id) in done:
+                rows.append(done[(case.id, method.id)])
+                log("    kept from the previous run")
+                continue
             try:
                 row = _run_case_method(
                     case, scene, method, train, holdout, reference, runs / case.id / method.id, log
