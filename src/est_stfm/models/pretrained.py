@@ -49,6 +49,32 @@ def _register(weights: PretrainedWeights) -> None:
     PRETRAINED[weights.name] = weights
 
 
+_register(
+    PretrainedWeights(
+        name="est-stfm-small-stf6",
+        preset="est-stfm-small",
+        bands=("blue", "green", "red", "nir", "swir1", "swir2"),
+        values="reflectance 0-1 (after the scene's scale/offset), coarse on the fine grid",
+        training_data=(
+            "288 steps (batch 4, 96 px, 51 min on a shared 2-core CPU, seed 0) on 4 synthetic "
+            "scenes (192 x 192, 6 dates, coarse factor 16) + CIA 2001-10-08/10-17 + Kranj "
+            "2020-03-08/03-17; the benchmark targets CIA 2001-11-02 and Kranj 2020-04-02 held out"
+        ),
+        weak=(
+            "short training on mostly synthetic data; trained only on 6-band Landsat-like "
+            "reflectance with MODIS-like coarse images about 10-16x coarser; untested on other "
+            "sensors, band orders, NDVI or temperature; always compare with naive-change"
+        ),
+        sha256="2b8cfe6ba71246ec2f0f2bb9319dc159ec22add14c8215f007dd1d3215c77cff",
+        metrics={
+            "validation_score": 0.811,
+            "validation": "mean RMSE / naive-change RMSE over the held-out last date of each "
+            "synthetic scene and CIA's right 15 % strip",
+        },
+    )
+)
+
+
 def load_pretrained(name: str) -> tuple[nn.Module, dict[str, Any]]:
     """The model ``name`` (eval mode, CPU) and its metadata, after checking the file's SHA-256."""
     from est_stfm.checkpoint import WEIGHTS, load_model
