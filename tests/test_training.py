@@ -207,3 +207,15 @@ def test_a_classic_base_starts_training_at_that_method(tiny_scene, tmp_path):
     with pytest.raises(EstStfmError, match="needs a model whose output is a correction"):
         bad = cfg.model_copy(update={"overrides": {"residual": "none"}})
         fit(scene, tmp_path / "bad", bad, progress=False)
+
+
+def test_tensorboard_logs_or_says_how_to_get_it(tiny_scene, tmp_path, capsys):
+    args = ["fit", tiny_scene, "--out", tmp_path / "m", "--model", "est-stfm-tiny", "--epochs", 1]
+    code, _, err = cli(capsys, *args, "--patch-size", 32, "--tensorboard", "--quiet")
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        assert code == 2 and "pip install tensorboard" in err
+    else:
+        assert code == 0, err
+        assert any((tmp_path / "m" / "tensorboard").glob("events.out.tfevents.*"))

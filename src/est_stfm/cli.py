@@ -78,6 +78,9 @@ def fit(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="model override KEY=VALUE")
     ] = None,
+    tensorboard: Annotated[
+        bool | None, typer.Option("--tensorboard", help="also log to OUT/tensorboard")
+    ] = None,
     resume: Annotated[
         bool, typer.Option(help="continue the interrupted run in --out with its saved settings")
     ] = False,
@@ -104,6 +107,7 @@ def fit(
         "patience": patience,
         "threads": threads,
         "base": base,
+        "tensorboard": tensorboard,
         "holdout": [user_date(d) for d in holdout] if holdout else None,
         "overrides": _overrides(set_) if set_ else None,
     }

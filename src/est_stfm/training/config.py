@@ -67,6 +67,8 @@ class FitConfig(BaseModel):
     validation_fraction: float = Field(0.15, ge=0, lt=0.5)
     """Width of the spatial validation strip, as a fraction of the scene width."""
     seed: int = 0
+    tensorboard: bool = False
+    """Also log train loss, validation score and learning rate to ``OUT/tensorboard``."""
     threads: int | None = Field(None, ge=1)
     """CPU threads per process (default: the cores available to this process)."""
     holdout: list[dt.date] = Field(default_factory=list)

@@ -189,6 +189,18 @@ def _loss(
     return loss
 
 
+def _tensorboard(out_dir: Path):
+    """A TensorBoard writer logging into ``out_dir/tensorboard``."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise EstStfmError(
+            "tensorboard logging needs the tensorboard package: pip install tensorboard "
+            "(or leave tensorboard off; train_log.csv has the same numbers)"
+        ) from None
+    return SummaryWriter(str(out_dir / "tensorboard"))
+
+
 def _write_log(path: Path, rows: list[dict[str, Any]]) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
@@ -321,6 +333,7 @@ def _train(
         }
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    board = _tensorboard(out_dir) if cfg.tensorboard and runtime.is_main else None
 
     def checkpoint() -> None:
         if runtime.is_main:
@@ -413,11 +426,18 @@ def _train(
         loop.update(epoch=epoch, position=0, epoch_losses=[], elapsed=time.monotonic() - start)
         if runtime.is_main:
             _write_log(out_dir / "train_log.csv", loop["log"])
+        if board is not None:
+            for key in ("train_loss", "val_score", "lr"):
+                if loop["log"][-1][key] is not None:
+                    board.add_scalar(key, loop["log"][-1][key], loop["step"])
+            board.flush()
         if loop["stale"] >= cfg.patience:
             done = True
         checkpoint()
         last_save = time.monotonic()
     bar.close()
+    if board is not None:
+        board.close()
     model.load_state_dict(best_state)
     model.eval()
     digests = gather_digests(runtime, model)
