@@ -165,7 +165,7 @@ def test_patches_depend_only_on_seed_epoch_and_index(tiny_scene):
     assert all(np.array_equal(x, y) for x, y in zip(a[7], b[7], strict=True))
     a.set_epoch(1)
     assert not np.array_equal(a[7][1], b[7][1])
-    assert float(a[0][5]) == 8.0  # the scene's coarse factor travels with the sample
+    assert float(a[0][6]) == 8.0  # the scene's coarse factor travels with the sample
 
 
 def test_a_fit_never_ends_worse_than_the_naive_base_on_validation(tiny_scene, tmp_path):
