@@ -32,6 +32,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, model_validator
 from torch import Tensor, nn
 
+from est_stfm.models.correction import Residual, add_base, check_inputs, zero_head
+
 
 class EDCSTFNConfig(BaseModel):
     """Hyper-parameters of the EDCSTFN baseline; serialisable to JSON and back."""
@@ -43,7 +45,7 @@ class EDCSTFNConfig(BaseModel):
     widths: tuple[int, ...] = (32, 64, 128)
     depth: int = 1
     fusion: Literal["concat", "add"] = "concat"
-    residual: Literal["change", "reference", "none"] = "change"
+    residual: Residual = "change"
 
     @model_validator(mode="after")
     def _check(self) -> EDCSTFNConfig:
@@ -88,17 +90,11 @@ class EDCSTFN(nn.Module):
             layers += [_conv(cin, w), nn.ReLU(inplace=True)]
             cin = w
         self.decoder = nn.Sequential(*layers)
-        self.head = nn.Conv2d(cin, b, 3, padding=1)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        self.head = zero_head(cin, b)
 
     def forward(self, coarse_ref: Tensor, fine_ref: Tensor, coarse_target: Tensor) -> Tensor:
         """Predict the fine image at the target date, (B, bands, H, W); any H and W."""
-        if not (coarse_ref.shape == fine_ref.shape == coarse_target.shape):
-            raise ValueError(
-                "inputs must share one shape, got "
-                f"{tuple(coarse_ref.shape)}, {tuple(fine_ref.shape)}, {tuple(coarse_target.shape)}"
-            )
+        check_inputs(coarse_ref, fine_ref, coarse_target)
         change = coarse_target - coarse_ref
         fine = self.fine_encoder(fine_ref)
         coarse = self.change_encoder(torch.cat((change, coarse_target), dim=1))
@@ -106,8 +102,4 @@ class EDCSTFN(nn.Module):
             torch.cat((fine, coarse), dim=1) if self.config.fusion == "concat" else fine + coarse
         )
         pred = self.head(self.decoder(fused))
-        if self.config.residual == "change":
-            return fine_ref + change + pred
-        if self.config.residual == "reference":
-            return fine_ref + pred
-        return pred
+        return add_base(self.config.residual, pred, coarse_ref, fine_ref, coarse_target)

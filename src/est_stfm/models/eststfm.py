@@ -28,10 +28,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from est_stfm.models.blocks import Downsample, TSNBlock, Upsample
+from est_stfm.models.correction import add_base, check_inputs, pad_to_multiple, zero_head
 
 if TYPE_CHECKING:
     from est_stfm.models.registry import ModelConfig
@@ -47,16 +47,6 @@ def _tsn(config: ModelConfig, level: int) -> TSNBlock:
         feedforward=config.feedforward,
         expansion=config.ffn_expansion,
     )
-
-
-def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
-    """Pad bottom/right to a multiple of ``multiple``: reflect if possible, else replicate."""
-    h, w = x.shape[-2:]
-    pad_h, pad_w = (-h) % multiple, (-w) % multiple
-    if pad_h == 0 and pad_w == 0:
-        return x
-    mode = "reflect" if pad_h < h and pad_w < w else "replicate"
-    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
 
 
 class Encoder(nn.Module):
@@ -130,25 +120,11 @@ class ESTSTFM(nn.Module):
         self.fusions = nn.ModuleList(fusion_cls(config, lvl) for lvl in range(levels))
         # ups[l] brings the level l+1 output to level l.
         self.ups = nn.ModuleList(Upsample(config.dims[lvl + 1]) for lvl in range(levels - 1))
-        self.head = nn.Conv2d(config.dims[0], config.bands, 3, padding=1)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
-
-    def _base(self, coarse_ref: Tensor, fine_ref: Tensor, coarse_target: Tensor) -> Tensor | None:
-        """The prediction the head's output is added to (None for ``residual="none"``)."""
-        if self.config.residual == "change":
-            return fine_ref + (coarse_target - coarse_ref)
-        if self.config.residual == "reference":
-            return fine_ref
-        return None
+        self.head = zero_head(config.dims[0], config.bands)
 
     def forward(self, coarse_ref: Tensor, fine_ref: Tensor, coarse_target: Tensor) -> Tensor:
         """Predict the fine image at the target date, (B, bands, H, W)."""
-        if not (coarse_ref.shape == fine_ref.shape == coarse_target.shape):
-            raise ValueError(
-                "inputs must share one shape, got "
-                f"{tuple(coarse_ref.shape)}, {tuple(fine_ref.shape)}, {tuple(coarse_target.shape)}"
-            )
+        check_inputs(coarse_ref, fine_ref, coarse_target)
         batch, _, h, w = fine_ref.shape
         c1, f1, c2 = (
             pad_to_multiple(t, self.multiple) for t in (coarse_ref, fine_ref, coarse_target)
@@ -163,5 +139,4 @@ class ESTSTFM(nn.Module):
             out = self.fusions[lvl]([fine[lvl], e2 - e1, e2, fourth])
         assert out is not None
         pred = self.head(out)[..., :h, :w]
-        base = self._base(coarse_ref, fine_ref, coarse_target)
-        return pred if base is None else base + pred
+        return add_base(self.config.residual, pred, coarse_ref, fine_ref, coarse_target)

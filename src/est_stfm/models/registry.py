@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from torch import nn
 
 from est_stfm.errors import EstStfmError
+from est_stfm.models.correction import Residual
 from est_stfm.models.edcstfn import EDCSTFN, EDCSTFNConfig
 from est_stfm.models.eststfm import ESTSTFM
 from est_stfm.models.swinstfm import SwinSTFM, SwinSTFMConfig
@@ -37,7 +38,7 @@ class ModelConfig(BaseModel):
     topk_ratios: tuple[float, ...] = (1 / 2, 2 / 3, 3 / 4, 4 / 5)
     feedforward: Literal["mfnn", "plain"] = "mfnn"
     fusion: Literal["mffb", "concat"] = "mffb"
-    residual: Literal["change", "reference", "none"] = "change"
+    residual: Residual = "change"
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:

@@ -41,7 +41,13 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, model_validator
 from torch import Tensor, nn
 
-from est_stfm.models.eststfm import pad_to_multiple
+from est_stfm.models.correction import (
+    Residual,
+    add_base,
+    check_inputs,
+    pad_to_multiple,
+    zero_head,
+)
 
 
 class SwinSTFMConfig(BaseModel):
@@ -59,7 +65,7 @@ class SwinSTFMConfig(BaseModel):
     fusion_depth: int = 2
     decoder_depth: int = 2
     mlp_ratio: float = 4.0
-    residual: Literal["change", "reference", "none"] = "change"
+    residual: Residual = "change"
 
     @model_validator(mode="after")
     def _check(self) -> SwinSTFMConfig:
@@ -320,17 +326,11 @@ class SwinSTFM(nn.Module):
         self.final_expand = PatchExpand(d0, d0, c.patch)
         self.shallow = nn.Conv2d(2 * c.bands, d0, 3, padding=1)
         self.act = nn.GELU()
-        self.head = nn.Conv2d(d0, c.bands, 3, padding=1)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        self.head = zero_head(d0, c.bands)
 
     def forward(self, coarse_ref: Tensor, fine_ref: Tensor, coarse_target: Tensor) -> Tensor:
         """Predict the fine image at the target date, (B, bands, H, W); any H and W."""
-        if not (coarse_ref.shape == fine_ref.shape == coarse_target.shape):
-            raise ValueError(
-                "inputs must share one shape, got "
-                f"{tuple(coarse_ref.shape)}, {tuple(fine_ref.shape)}, {tuple(coarse_target.shape)}"
-            )
+        check_inputs(coarse_ref, fine_ref, coarse_target)
         batch, _, h, w = fine_ref.shape
         c1, f1, c2 = (
             pad_to_multiple(t, self.multiple) for t in (coarse_ref, fine_ref, coarse_target)
@@ -348,9 +348,4 @@ class SwinSTFM(nn.Module):
         y = self.final_expand(y).permute(0, 3, 1, 2)
         y = y + self.shallow(torch.cat((f1, c2 - c1), dim=1))
         pred = self.head(self.act(y))[..., :h, :w]
-        change = coarse_target - coarse_ref
-        if self.config.residual == "change":
-            return fine_ref + change + pred
-        if self.config.residual == "reference":
-            return fine_ref + pred
-        return pred
+        return add_base(self.config.residual, pred, coarse_ref, fine_ref, coarse_target)
