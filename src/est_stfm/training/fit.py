@@ -60,7 +60,7 @@ from est_stfm.training.samples import (
     PatchDataset,
     SceneStack,
     Split,
-    add_base,
+    add_base_shift,
     load_stack,
     pair_arrays,
     pair_shift,
@@ -241,9 +241,8 @@ def fit(
         torch.set_num_threads(_threads(cfg, runtime))
         stacks = []
         for s in scenes:
-            held = [d for d in cfg.holdout if d in s.fine or d in s.coarse]
-            stacks.append(load_stack(s, training_dates(s, held)))
-            add_base(stacks[-1], cfg.base)
+            stacks.append(load_stack(s, training_dates(s, cfg.holdout)))
+            add_base_shift(stacks[-1], cfg.base)
         bands = {stack.shape[0] for stack in stacks}
         if len(bands) > 1:
             raise EstStfmError(f"the scenes have different band counts {sorted(bands)}")

@@ -73,10 +73,10 @@ class Split:
 
 
 def training_dates(scene: Scene, holdout: list[dt.date]) -> list[dt.date]:
-    """Dates with a fine and a coarse image that are not held out; at least two are needed."""
-    unknown = [d for d in holdout if d not in scene.fine and d not in scene.coarse]
-    if unknown:
-        raise EstStfmError(f"held-out date {unknown[0]} is not in the scene {scene.path}")
+    """Dates with a fine and a coarse image that are not held out; at least two are needed.
+
+    Held-out dates the scene does not have are ignored (with several scenes, each has its own
+    dates; :func:`~est_stfm.training.fit.fit` checks that every one is in some scene)."""
     dates = [d for d in scene.pairs_dates() if d not in holdout]
     if len(dates) < 2:
         raise EstStfmError(
@@ -96,7 +96,7 @@ def load_stack(scene: Scene, dates: list[dt.date]) -> SceneStack:
     return SceneStack(str(scene.path), list(dates), fine, coarse, valid, scene.coarse_factor)
 
 
-def add_base(stack: SceneStack, base: str) -> None:
+def add_base_shift(stack: SceneStack, base: str) -> None:
     """Precompute, for every ordered pair, how far the classic method ``base`` (``starfm``,
     ``fsdaf``) lies from F1 + C2 - C1, so a model's correction is added to that method's
     prediction instead. Uses only the reference pair and the target's coarse image."""
@@ -176,8 +176,9 @@ class PatchDataset(torch.utils.data.Dataset):
     Item ``i`` is a pair drawn uniformly from all scenes' training pairs, a random
     ``patch_size`` square inside that scene's training columns (zero-padded, and marked invalid,
     where the scene is smaller), a random quarter turn and flip; returned as float32 arrays
-    ``(C1, F1, C2, F2, valid, shift, coarse_factor)`` with valid shaped ``(1, p, p)``, shift the
-    pair's base shift (:func:`add_base`) and the scene's coarse factor a scalar (0 when unknown).
+    ``(C1, F1, C2, F2, valid, shift, coarse_factor)`` with valid shaped ``(1, p, p)``, shift
+    the pair's base shift (:func:`add_base_shift`) and the scene's coarse factor a scalar (0
+    when unknown).
     """
 
     def __init__(
