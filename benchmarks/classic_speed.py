@@ -2,7 +2,7 @@
 
     python benchmarks/classic_speed.py [--sizes 400 1000] [--bands 3] [--factor 16]
 
-For each size, a SYNTHETIC scene (:mod:`est_stfm.data.synthetic`, 3 dates, the first ``bands``
+For each size, a SYNTHETIC scene (:mod:`est_stfm.datasets.synthetic`, 3 dates, the first ``bands``
 bands) is simulated in memory; the middle date is predicted from the first (one pair) or from
 the first and the last (two pairs). Prints the wall time of each method and its RMSE against
 the truth next to the naive baselines. A size is skipped when the timings of the previous size,
@@ -17,8 +17,8 @@ import time
 
 import numpy as np
 
-from est_stfm.classic import AddCoarseChange, CopyReference, Fsdaf, Starfm
-from est_stfm.data.synthetic import synthetic_series
+from est_stfm.datasets.synthetic import synthetic_series
+from est_stfm.methods.classic import AddCoarseChange, CopyReference, Fsdaf, Starfm
 
 DATES = ("2001-05-08", "2001-06-25", "2001-08-12")
 

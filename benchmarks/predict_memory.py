@@ -23,9 +23,10 @@ import rasterio
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
-from est_stfm.checkpoint import save_model
-from est_stfm.data import load_scene, make_synthetic_scene, save_scene
+from est_stfm.datasets import make_synthetic_scene
 from est_stfm.models import create_model
+from est_stfm.models.checkpoint import save_model
+from est_stfm.scene import load_scene, save_scene
 
 BLOCK = 1024
 

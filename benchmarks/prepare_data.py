@@ -66,9 +66,10 @@ import rasterio
 import yaml
 from affine import Affine
 
-from est_stfm.data import load_scene, read_grid, read_raster, write_raster
-from est_stfm.data.raster import GeoreferencingWarning, Grid
-from est_stfm.data.scene import save_scene
+from est_stfm.io import read_grid, read_raster, write_raster
+from est_stfm.io.raster import GeoreferencingWarning, Grid
+from est_stfm.scene import load_scene
+from est_stfm.scene.scene import save_scene
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "scenes"

@@ -2,7 +2,7 @@
 
 Training data (6-band reflectance only, every date the benchmark uses as a target held out):
 
-* 4 synthetic scenes (``est_stfm.data.synthetic``, 192 x 192 px, 6 dates, coarse factor 16,
+* 4 synthetic scenes (``est_stfm.datasets.synthetic``, 192 x 192 px, 6 dates, coarse factor 16,
   seeds 101-104, a flood in two of them);
 * CIA (``../shared/data/cia_e2starfm_3dates``): 2001-10-08 and 2001-10-17 (2001-11-02, the
   benchmark target, held out);
@@ -23,8 +23,9 @@ import hashlib
 import sys
 from pathlib import Path
 
-from est_stfm.data import load_scene, make_synthetic_scene, save_scene
-from est_stfm.data.scene import parse_date
+from est_stfm.datasets import make_synthetic_scene
+from est_stfm.scene import load_scene, save_scene
+from est_stfm.scene.scene import parse_date
 from est_stfm.training import FitConfig, fit
 
 HERE = Path(__file__).resolve().parent

@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from est_stfm.atomic import atomic_write_text
-from est_stfm.evaluation.benchmark import splice_markdown
+from est_stfm.benchmark.runner import splice_markdown
+from est_stfm.io.atomic import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from est_stfm.data import make_synthetic_scene
+from est_stfm.datasets import make_synthetic_scene
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

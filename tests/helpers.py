@@ -8,7 +8,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from est_stfm.cli import main
-from est_stfm.data import Grid
+from est_stfm.io import Grid
 
 
 def make_grid(width: int, height: int, bands: int, x0: float = 500_000.0) -> Grid:

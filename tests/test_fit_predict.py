@@ -8,9 +8,10 @@ import numpy as np
 import rasterio
 import torch
 
-from est_stfm.checkpoint import load_model
-from est_stfm.data import load_scene
-from est_stfm.fusion import predict_to_file, resolve_method
+from est_stfm.inference.predict import predict_to_file
+from est_stfm.methods import resolve_method
+from est_stfm.models.checkpoint import load_model
+from est_stfm.scene import load_scene
 from est_stfm.training import FitConfig, fit
 from est_stfm.training.losses import fusion_loss
 from est_stfm.training.samples import PatchDataset, load_stack, split_scene
@@ -62,7 +63,7 @@ def test_predict_writes_a_georeferenced_geotiff(tiny_scene, tmp_path):
     scene = load_scene(tiny_scene)
     target = scene.pairs_dates()[1]
     out = tmp_path / "pred.tif"
-    fused = predict_to_file(scene, target, resolve_method("naive-change"), out)
+    fused = predict_to_file(scene, target, resolve_method("naive-change"), out, pairs="1")
     assert fused.reference != target
     with rasterio.open(scene.fine[target]) as ref, rasterio.open(out) as got:
         assert got.crs == ref.crs

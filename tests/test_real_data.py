@@ -21,18 +21,12 @@ from affine import Affine
 from conftest import SHARED_DATA
 from rasterio.crs import CRS
 
-from est_stfm.data import (
-    GeoreferencingWarning,
-    Grid,
-    Scene,
-    load_scene,
-    prepare_csiro,
-    read_grid,
-    read_raster,
-    write_raster,
-)
-from est_stfm.data.synthetic import block_average
-from est_stfm.fusion import predict_to_file, resolve_method
+from est_stfm.datasets import prepare_csiro
+from est_stfm.datasets.synthetic import block_average
+from est_stfm.inference.predict import predict_to_file
+from est_stfm.io import GeoreferencingWarning, Grid, read_grid, read_raster, write_raster
+from est_stfm.methods import resolve_method
+from est_stfm.scene import Scene, load_scene
 
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
@@ -57,7 +51,7 @@ def predict(scene: Scene, date: str | dt.date, tmp_path: Path) -> tuple[np.ndarr
     """naive-change into a GeoTIFF; checks the file and returns it decoded with its own
     offset metadata (so the check holds whether or not the writer records an offset)."""
     out = tmp_path / "pred.tif"
-    predict_to_file(scene, date, resolve_method("naive-change"), out)
+    predict_to_file(scene, date, resolve_method("naive-change"), out, pairs="1")
     grid = read_grid(out)
     assert grid.shape == scene.shape and grid.count == scene.bands
     with rasterio.open(out) as ds:

@@ -1,6 +1,6 @@
 """The end-to-end demo: a synthetic scene, a short fit, a held-out prediction, a metrics table.
 
-Everything here is synthetic (see :mod:`est_stfm.data.synthetic`); the demo shows the workflow
+Everything here is synthetic (see :mod:`est_stfm.datasets.synthetic`); the demo shows the workflow
 and that the model learns something the naive baselines cannot, not accuracy on real data.
 """
 
@@ -11,11 +11,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from est_stfm.classic import NAIVE_METHODS
-from est_stfm.data import load_scene, make_synthetic_scene
+from est_stfm.datasets import make_synthetic_scene
 from est_stfm.evaluation import MetricReport, evaluate_arrays, read_reflectance
 from est_stfm.evaluation.table import markdown_table
-from est_stfm.fusion import fuse, predict_to_file, resolve_method
+from est_stfm.inference.predict import fuse, predict_to_file
+from est_stfm.methods import resolve_method
+from est_stfm.methods.classic import NAIVE_METHODS
+from est_stfm.scene import load_scene
 from est_stfm.training import FitConfig, fit
 
 SYNTHETIC_FACTOR = 16  # coarse pixel = 16 x 16 fine pixels, so the ERGAS ratio is 1/16
@@ -59,7 +61,7 @@ def run_demo(
     )
     net = resolve_method(out / "model")
     prediction = out / f"prediction_{target.isoformat()}.tif"
-    written = predict_to_file(scene, target, net, prediction)
+    written = predict_to_file(scene, target, net, prediction, pairs="1")
     # EST-STFM is scored from the file it wrote (what a user gets, int16-quantised)
     images = {"EST-STFM": read_reflectance(prediction)}
     for name, method in NAIVE_METHODS.items():
@@ -77,7 +79,7 @@ def run_demo(
     )
     figure = None
     if importlib.util.find_spec("matplotlib") is not None:  # the optional `plots` extra
-        from est_stfm.viz import quicklook
+        from est_stfm.evaluation.figures import quicklook
 
         figure = quicklook(
             out / "quicklook.png",

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from est_stfm.data import read_grid, read_raster
 from est_stfm.errors import EstStfmError
 from est_stfm.evaluation.metrics import DEFAULT_ERGAS_RATIO, MetricReport, evaluate_arrays
+from est_stfm.io import read_grid, read_raster
 
 
 def file_encoding(

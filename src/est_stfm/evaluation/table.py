@@ -7,8 +7,8 @@ import io
 import math
 from pathlib import Path
 
-from est_stfm.atomic import atomic_write_text
 from est_stfm.evaluation.metrics import METRIC_NAMES, MetricReport
+from est_stfm.io.atomic import atomic_write_text
 
 # Decimal places per metric: reflectance errors need four, dB and degrees two.
 _DIGITS = {

@@ -77,7 +77,7 @@ _register(
 
 def load_pretrained(name: str) -> tuple[nn.Module, dict[str, Any]]:
     """The model ``name`` (eval mode, CPU) and its metadata, after checking the file's SHA-256."""
-    from est_stfm.checkpoint import WEIGHTS, load_model
+    from est_stfm.models.checkpoint import WEIGHTS, load_model
 
     entry = PRETRAINED.get(name)
     if entry is None:

@@ -24,8 +24,8 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from est_stfm.atomic import atomic_write_text
 from est_stfm.errors import EstStfmError
+from est_stfm.io.atomic import atomic_write_text
 
 
 class FitConfig(BaseModel):
@@ -115,3 +115,32 @@ def write_fit_config(path: str | Path, cfg: FitConfig) -> None:
         cfg.model_dump(mode="json"), sort_keys=False
     )
     atomic_write_text(path, text)
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["KEY=VALUE", ...]`` (values parsed as YAML) as a dict of model config overrides."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise EstStfmError(
+                f"--set {item!r} must look like KEY=VALUE, e.g. --set attention=dense"
+            )
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def resolve_fit_config(
+    given: dict[str, Any], config: str | Path | None, resume: bool, out: str | Path
+) -> FitConfig | None:
+    """The settings of a fit from the options a user gave (``None`` values: not given) over a
+    config file. ``resume``: ``None`` (the run continues with its saved settings; giving
+    settings is an error)."""
+    given = {k: v for k, v in given.items() if v is not None}
+    if resume:
+        if given or config:
+            flags = ", ".join(f"--{k.replace('_', '-')}" for k in given) or "--config"
+            raise EstStfmError(f"--resume continues with the settings saved in {out}: drop {flags}")
+        return None
+    values = read_fit_config(config) if config else {}
+    return make_fit_config({**values, **given})

@@ -42,11 +42,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from est_stfm.atomic import atomic_write_text
-from est_stfm.checkpoint import load_model, save_model
-from est_stfm.data import Scene
 from est_stfm.errors import EstStfmError
+from est_stfm.io.atomic import atomic_write_text
 from est_stfm.models import create_model
+from est_stfm.models.checkpoint import load_model, save_model
+from est_stfm.scene import Scene
 from est_stfm.training.config import FitConfig, write_fit_config
 from est_stfm.training.distributed import (
     Runtime,

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from est_stfm.data import Scene
 from est_stfm.errors import EstStfmError
+from est_stfm.scene import Scene
 
 MIN_VALIDATION_WIDTH = 16
 """Narrowest strip (pixels) worth validating on, and narrowest training part left beside it."""
@@ -102,7 +102,7 @@ def add_base_shift(stack: SceneStack, base: str) -> None:
     prediction instead. Uses only the reference pair and the target's coarse image."""
     if base == "change":
         return
-    from est_stfm.classic import classic_method
+    from est_stfm.methods.classic import classic_method
 
     method = classic_method(base, coarse_factor=stack.coarse_factor)
     for ref, tgt in ordered_pairs(stack.dates):

@@ -19,8 +19,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from est_stfm.atomic import atomic_target
 from est_stfm.errors import EstStfmError
+from est_stfm.io.atomic import atomic_target
 
 STATE_FILE = "train_state.safetensors"
 STATE_FORMAT = "est-stfm-train-state/1"

@@ -1,0 +1,59 @@
+"""Classic fusion methods: no training, the same ``predict(c1, f1, c2)`` interface as models.
+
+* ``naive-copy``, ``naive-change``: the baselines (:mod:`est_stfm.methods.classic.naive`);
+* ``starfm``: STARFM, Gao et al. 2006 (:mod:`est_stfm.methods.classic.starfm`), one or two pairs;
+* ``fsdaf``: FSDAF, Zhu et al. 2016 (:mod:`est_stfm.methods.classic.fsdaf`), needs the coarse pixel
+  size in fine pixels (a scene's ``coarse_factor``).
+
+:data:`CLASSIC_METHODS` maps each name to a factory taking the keyword ``coarse_factor``
+(``float | None``); :func:`classic_method` builds one with a clear error when context is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from est_stfm.errors import EstStfmError
+from est_stfm.methods.classic.fsdaf import Fsdaf
+from est_stfm.methods.classic.naive import NAIVE_METHODS, AddCoarseChange, CopyReference
+from est_stfm.methods.classic.starfm import Starfm
+
+
+def _fsdaf(coarse_factor: float | None = None) -> Fsdaf:
+    if coarse_factor is None:
+        raise EstStfmError(
+            "FSDAF needs the coarse pixel size: add `coarse_factor: N` (coarse pixel size in "
+            "fine pixels, e.g. 16 for 480 m / 30 m) to the scene file"
+        )
+    return Fsdaf(factor=coarse_factor)
+
+
+CLASSIC_METHODS: dict[str, Callable[..., Any]] = {
+    "naive-copy": lambda coarse_factor=None: NAIVE_METHODS["naive-copy"],
+    "naive-change": lambda coarse_factor=None: NAIVE_METHODS["naive-change"],
+    "starfm": lambda coarse_factor=None: Starfm(),
+    "fsdaf": _fsdaf,
+}
+"""Name -> factory ``(coarse_factor=None) -> method`` of every classic method."""
+
+
+def classic_method(name: str, coarse_factor: float | None = None) -> Any:
+    """The classic method ``name`` with its defaults; ``coarse_factor`` is the scene's coarse
+    pixel size in fine pixels (needed by ``fsdaf``)."""
+    if name not in CLASSIC_METHODS:
+        raise EstStfmError(
+            f"unknown classic method {name!r}: use one of {', '.join(CLASSIC_METHODS)}"
+        )
+    return CLASSIC_METHODS[name](coarse_factor=coarse_factor)
+
+
+__all__ = [
+    "CLASSIC_METHODS",
+    "NAIVE_METHODS",
+    "AddCoarseChange",
+    "CopyReference",
+    "Fsdaf",
+    "Starfm",
+    "classic_method",
+]

@@ -1,0 +1,75 @@
+"""Every name ``--model`` accepts, in one namespace: classic methods, shipped pretrained weights,
+model presets (for ``fit``) and model folders written by ``est-stfm fit``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from est_stfm.errors import EstStfmError
+from est_stfm.methods.base import Method
+from est_stfm.methods.classic import CLASSIC_METHODS, classic_method
+from est_stfm.methods.model import ModelMethod
+from est_stfm.models.checkpoint import load_model
+from est_stfm.models.pretrained import PRETRAINED, describe_pretrained, load_pretrained
+from est_stfm.scene import Scene
+
+Kind = Literal["classic", "pretrained", "preset"]
+
+
+@dataclass(frozen=True)
+class MethodName:
+    """A name ``--model`` accepts: its kind and a one-line description."""
+
+    name: str
+    kind: Kind
+    description: str
+
+
+def method_names() -> list[MethodName]:
+    """Classic methods and pretrained weights (``predict --model``), presets (``fit --model``)."""
+    from est_stfm.models import describe_models
+
+    names = [MethodName(n, "classic", "no training") for n in CLASSIC_METHODS]
+    names += [MethodName(n, "pretrained", f"{p}: {s}") for n, p, s in describe_pretrained()]
+    names += [
+        MethodName(n, "preset", f"{count:,d} parameters  {text}")
+        for n, text, count in describe_models()
+    ]
+    return names
+
+
+def resolve_method(spec: str | Path, scene: Scene | None = None) -> Method:
+    """A method from a classic method's name (``naive-copy``, ``naive-change``, ``starfm``,
+    ``fsdaf``), the name of shipped pretrained weights (``est-stfm models``) or a saved model
+    directory. ``scene`` gives the context some classic methods need (FSDAF:
+    ``scene.coarse_factor``) and is checked against a model's bands."""
+    factor = scene.coarse_factor if scene else None
+    if str(spec) in CLASSIC_METHODS:
+        return classic_method(str(spec), coarse_factor=factor)
+    if str(spec) in PRETRAINED:
+        model, meta = load_pretrained(str(spec))
+        name = str(spec)
+    else:
+        path = Path(spec)
+        if not path.exists():
+            names = ", ".join([*CLASSIC_METHODS, *PRETRAINED])
+            raise EstStfmError(
+                f"model {spec!r} not found: give a directory written by `est-stfm fit` "
+                f"or one of {names}"
+            )
+        model, meta = load_model(path)
+        name = meta.get("preset") or "est-stfm"
+    bands = model.config.bands
+    if scene is not None and scene.bands != bands:
+        raise EstStfmError(
+            f"model {spec} expects {bands} bands but {scene.path} has {scene.bands}: "
+            "fit a model on this scene (est-stfm fit) or choose its bands in the scene file"
+        )
+    base_name = (meta.get("fit") or {}).get("base", "change")
+    base = None
+    if base_name != "change":
+        base = classic_method(base_name, coarse_factor=factor)
+        name = f"{name}+{base_name}"
+    return ModelMethod(model, name=name, meta=meta, base=base)

@@ -1,0 +1,203 @@
+"""The command line, run as a real subprocess: happy paths and one-line user errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import yaml
+
+from est_stfm.scene import load_scene
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "est_stfm", *map(str, args)], capture_output=True, text=True
+    )
+
+
+def assert_user_error(res: subprocess.CompletedProcess, *needles: str) -> None:
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in res.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def _copy_scene(scene_yaml: Path, dest: Path) -> Path:
+    shutil.copytree(scene_yaml.parent, dest)
+    return dest / scene_yaml.name
+
+
+def test_fit_predict_evaluate(tiny_scene, tmp_path):
+    scene = yaml.safe_load(tiny_scene.read_text())
+    dates = sorted(str(d) for d in scene["fine"])
+    model_dir = tmp_path / "model"
+    res = run(
+        "fit",
+        tiny_scene,
+        "--out",
+        model_dir,
+        "--model",
+        "est-stfm-tiny",
+        "--epochs",
+        "1",
+        "--patch-size",
+        "32",
+        "--holdout",
+        dates[2],
+        "--quiet",
+    )
+    assert res.returncode == 0, res.stderr
+    meta = json.loads((model_dir / "model.json").read_text())
+    assert dates[2] not in meta["training_dates"]
+    pred = tmp_path / "pred.tif"
+    res = run("predict", tiny_scene, "--date", dates[2], "--model", model_dir, "--out", pred)
+    assert res.returncode == 0, res.stderr
+    truth = load_scene(tiny_scene).fine[dt.date.fromisoformat(dates[2])]
+    res = run("evaluate", pred, truth, "--json", tmp_path / "m.json", "--ratio", "0.125")
+    assert res.returncode == 0, res.stderr
+    for name in ("RMSE", "SSIM", "SAM", "ERGAS", "CC", "PSNR"):
+        assert name in res.stdout
+    report = json.loads((tmp_path / "m.json").read_text())
+    assert 0 < report["overall"]["RMSE"] < 0.2
+    assert report["valid_pixels"] == 64 * 64
+
+
+def test_models_lists_presets():
+    res = run("models")
+    assert res.returncode == 0, res.stderr
+    for name in ("est-stfm-tiny", "est-stfm-small", "est-stfm-base"):
+        assert name in res.stdout
+
+
+def test_missing_scene_file(tmp_path):
+    assert_user_error(
+        run(
+            "predict",
+            tmp_path / "nope.yaml",
+            "--date",
+            "2001-01-01",
+            "--model",
+            "naive-copy",
+            "--out",
+            tmp_path / "p.tif",
+        ),
+        "nope.yaml",
+    )
+
+
+def test_date_not_in_scene(tiny_scene, tmp_path):
+    out = tmp_path / "p.tif"
+    assert_user_error(
+        run("predict", tiny_scene, "--date", "1999-01-01", "--model", "naive-copy", "--out", out),
+        "1999-01-01",
+    )
+    assert not out.exists()
+
+
+def test_bad_date_text(tiny_scene, tmp_path):
+    assert_user_error(
+        run(
+            "predict",
+            tiny_scene,
+            "--date",
+            "May 5",
+            "--model",
+            "naive-copy",
+            "--out",
+            tmp_path / "p.tif",
+        ),
+        "YYYY-MM-DD",
+    )
+
+
+def test_grids_of_different_sizes(tiny_scene, tmp_path):
+    path = _copy_scene(tiny_scene, tmp_path / "scene")
+    scene = yaml.safe_load(path.read_text())
+    date, name = list(scene["fine"].items())[1]  # fine: coarse grids may differ (resampled)
+    src = path.parent / name
+    with rasterio.open(src) as ds:
+        profile, data = ds.profile, ds.read()
+    profile.update(width=data.shape[2] - 5)
+    with rasterio.open(src, "w", **profile) as ds:
+        ds.write(data[:, :, :-5])
+    assert_user_error(
+        run(
+            "predict",
+            path,
+            "--date",
+            str(date),
+            "--model",
+            "naive-copy",
+            "--out",
+            tmp_path / "p.tif",
+        ),
+        Path(name).name,
+    )
+
+
+def test_existing_output_is_kept_on_error(tiny_scene, tmp_path):
+    out = tmp_path / "p.tif"
+    out.write_bytes(b"precious")
+    res = run("predict", tiny_scene, "--date", "1999-01-01", "--model", "naive-copy", "--out", out)
+    assert res.returncode == 2
+    assert out.read_bytes() == b"precious"
+
+
+def test_unknown_model_and_bad_override(tiny_scene, tmp_path):
+    assert_user_error(
+        run(
+            "predict",
+            tiny_scene,
+            "--date",
+            "2001-05-24",
+            "--model",
+            tmp_path / "none",
+            "--out",
+            tmp_path / "p.tif",
+        ),
+        "not found",
+    )
+    assert_user_error(
+        run(
+            "fit", tiny_scene, "--out", tmp_path / "m", "--model", "est-stfm-huge", "--epochs", "1"
+        ),
+        "est-stfm-huge",
+    )
+    assert_user_error(
+        run(
+            "fit",
+            tiny_scene,
+            "--out",
+            tmp_path / "m",
+            "--model",
+            "est-stfm-tiny",
+            "--epochs",
+            "1",
+            "--set",
+            "attention=banana",
+        ),
+        "attention",
+    )
+
+
+def test_evaluate_different_grids(tiny_scene, tmp_path):
+    scene = yaml.safe_load(tiny_scene.read_text())
+    a = tiny_scene.parent / next(iter(scene["fine"].values()))
+    b = tmp_path / "small.tif"
+    with rasterio.open(a) as ds:
+        profile, data = ds.profile, ds.read()
+    profile.update(height=32)
+    with rasterio.open(b, "w", **profile) as ds:
+        ds.write(data[:, :32])
+    assert_user_error(run("evaluate", a, b), "small.tif")
+    assert np.isfinite(data).all()

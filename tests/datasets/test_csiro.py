@@ -1,0 +1,177 @@
+"""The raw CSIRO CIA/LGC layout: names, dates, headerless and ENVI files, `est-stfm prepare`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import yaml
+
+from est_stfm.datasets import prepare_csiro
+from est_stfm.datasets.csiro import LAYOUTS, classify, raw_array, raw_shape
+from est_stfm.errors import EstStfmError
+from est_stfm.io import GeoreferencingWarning
+from est_stfm.scene import load_scene
+
+ROWS, COLS = 12, 10
+CIA_DATES = {"2001_281_08oct": "20011007", "2001_290_17oct": "20011016"}
+
+
+def image(seed: int, bands: int = 6) -> np.ndarray:
+    """Reflectance x 10000 as int16 (bands, ROWS, COLS)."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(200, 4000, (bands, ROWS, COLS)).astype("<i2")
+
+
+def write_raw(path: Path, data: np.ndarray, interleave: str) -> Path:
+    """A headerless int16 file in BSQ, BIL or BIP order."""
+    order = {"bsq": (0, 1, 2), "bil": (1, 0, 2), "bip": (1, 2, 0)}[interleave]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.ascontiguousarray(data.transpose(order)).tofile(path)
+    return path
+
+
+def cia_tree(root: Path) -> dict[str, np.ndarray]:
+    """The CIA folder layout (one folder per date) with headerless files; name -> array."""
+    arrays = {}
+    for i, (folder, landsat_day) in enumerate(CIA_DATES.items()):
+        doy = folder[5:8]
+        fine, coarse = image(2 * i), image(2 * i + 1)
+        name = f"L71093084_084{landsat_day}_HRF_modtran_surf_ref_agd66.bil"
+        write_raw(root / "Landsat" / folder / name, fine, "bil")
+        write_raw(root / "MODIS" / folder / f"MOD09GA_A2001{doy}.sur_refl.int", coarse, "bsq")
+        arrays[f"fine_{folder}"], arrays[f"coarse_{folder}"] = fine, coarse
+    return arrays
+
+
+def read_tif(path: Path) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        with rasterio.open(path) as ds:
+            return ds.read()
+
+
+def test_cia_layout_headerless(tmp_path: Path) -> None:
+    arrays = cia_tree(tmp_path / "raw")
+    (tmp_path / "raw" / "notes.txt").write_text("not an image")
+    with pytest.warns(GeoreferencingWarning, match="no georeferencing"):
+        res = prepare_csiro("cia", tmp_path / "raw", tmp_path / "out", rows=ROWS, cols=COLS)
+    d1, d2 = dt.date(2001, 10, 8), dt.date(2001, 10, 17)  # the folder (MODIS) dates
+    assert sorted(res.fine) == sorted(res.coarse) == [d1, d2]
+    assert res.scene.pairs_dates() == [d1, d2] and not res.georeferenced
+    assert np.array_equal(read_tif(res.fine[d1]), arrays["fine_2001_281_08oct"])  # BIL decoded
+    assert np.array_equal(read_tif(res.coarse[d2]), arrays["coarse_2001_290_17oct"])  # BSQ
+    raw = yaml.safe_load(res.scene_path.read_text())
+    assert raw["scale"] == 0.0001 and raw["fine"][d1] == "fine_2001-10-08.tif"
+    with rasterio.open(res.fine[d1]) as ds:
+        assert ds.descriptions[3] == "nir" and ds.dtypes[0] == "int16"
+    values, valid = res.scene.read_fine(d1)
+    assert valid.all() and np.allclose(values, arrays["fine_2001_281_08oct"] * 1e-4)
+
+
+def test_flat_cia_names_pair_landsat_with_the_next_day_modis(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    write_raw(raw / "L71093084_08420011007_HRF_modtran_surf_ref_agd66.bil", image(0), "bil")
+    write_raw(raw / "MOD09GA_A2001281.sur_refl.int", image(1), "bsq")
+    write_raw(raw / "L71093084_08420011016_HRF_modtran_surf_ref_agd66.bil", image(2), "bil")
+    with pytest.warns(GeoreferencingWarning):
+        res = prepare_csiro("cia", raw, tmp_path / "out", rows=ROWS, cols=COLS)
+    assert sorted(res.fine) == [dt.date(2001, 10, 8), dt.date(2001, 10, 16)]
+    assert res.scene.pairs_dates() == [dt.date(2001, 10, 8)]
+
+
+def test_lgc_with_envi_headers_keeps_georeferencing(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    header = (
+        f"ENVI\nsamples = {COLS}\nlines = {ROWS}\nbands = 6\nheader offset = 0\n"
+        "file type = ENVI Standard\ndata type = 2\ninterleave = bsq\nbyte order = 0\n"
+        "map info = {UTM, 1.000, 1.000, 401012.500, 6152787.500, 25.0, 25.0, 55, South, "
+        "WGS-84, units=Meters}\n"
+    )
+    for name, seed in (("20040416_TM", 0), ("MOD09GA_A2004107.sur_refl", 1)):
+        write_raw(raw / f"{name}.int", image(seed), "bsq")
+        (raw / f"{name}.hdr").write_text(header)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GeoreferencingWarning)
+        res = prepare_csiro("lgc", raw, tmp_path / "out")  # size from the headers
+    day = dt.date(2004, 4, 16)
+    assert res.georeferenced and res.scene.grid.crs.to_epsg() == 32755
+    assert res.scene.grid.transform.a == 25.0 and res.scene.grid.transform.c == 401012.5
+    assert np.array_equal(read_tif(res.coarse[day]), image(1))
+    with pytest.raises(EstStfmError) as exc:
+        prepare_csiro("lgc", raw, tmp_path / "out2", rows=ROWS + 1, cols=COLS)
+    assert "header" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, "pass --rows N --cols N"),
+        ({"rows": ROWS}, "give both --rows and --cols"),
+        ({"rows": 7, "cols": COLS}, "not a whole number"),
+    ],
+)
+def test_size_errors(tmp_path: Path, options: dict, expected: str) -> None:
+    cia_tree(tmp_path / "raw")
+    with pytest.raises(EstStfmError) as exc:
+        prepare_csiro("cia", tmp_path / "raw", tmp_path / "out", **options)
+    message = str(exc.value)
+    assert "\n" not in message and expected in message
+
+
+def test_other_errors(tmp_path: Path) -> None:
+    with pytest.raises(EstStfmError, match="unknown layout"):
+        prepare_csiro("xyz", tmp_path, tmp_path / "out")
+    with pytest.raises(EstStfmError, match="not a folder"):
+        prepare_csiro("cia", tmp_path / "missing", tmp_path / "out")
+    write_raw(tmp_path / "raw" / "20040416_TM.int", image(0), "bsq")
+    with pytest.raises(EstStfmError, match="no MODIS images"):
+        prepare_csiro("lgc", tmp_path / "raw", tmp_path / "out")
+    write_raw(tmp_path / "raw" / "sub" / "20040416_TM.int", image(0), "bsq")
+    with pytest.raises(EstStfmError, match="two fine images for 2004-04-16"):
+        prepare_csiro("lgc", tmp_path / "raw", tmp_path / "out")
+
+
+def test_names_and_full_scene_size(tmp_path: Path) -> None:
+    fsdaf = classify(tmp_path / "Landsat20041126")
+    assert fsdaf is not None and (fsdaf.kind, fsdaf.date) == ("fine", dt.date(2004, 11, 26))
+    modis = classify(tmp_path / "MODIS20041228")
+    assert modis is not None and modis.kind == "coarse"
+    assert classify(tmp_path / "Landsat20041126_SVM_classification") is None
+    assert classify(tmp_path / "20040416_TM.hdr") is None
+    assert classify(tmp_path / "MOD09GA_A2004107.sur_refl.int").date == dt.date(2004, 4, 16)
+    full = tmp_path / "full.int"
+    with full.open("wb") as f:  # sparse: no disk used
+        f.truncate(1720 * 2040 * 6 * 2)
+    assert raw_shape(full, LAYOUTS["cia"], None, None) == (6, 2040, 1720)
+    data = image(3)
+    for interleave in ("bsq", "bil", "bip"):
+        path = write_raw(tmp_path / f"x.{interleave}", data, interleave)
+        assert np.array_equal(raw_array(path, 6, ROWS, COLS, interleave), data)
+
+
+def run_cli(*args: object) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "est_stfm", *map(str, args)], capture_output=True, text=True
+    )
+
+
+def test_prepare_command(tmp_path: Path) -> None:
+    cia_tree(tmp_path / "raw")
+    res = run_cli("prepare", "cia", tmp_path / "raw", tmp_path / "out")
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert res.stderr.startswith("error: ") and "--rows" in res.stderr
+    res = run_cli(
+        "prepare", "cia", tmp_path / "raw", tmp_path / "out", "--rows", ROWS, "--cols", COLS
+    )
+    assert res.returncode == 0, res.stderr
+    assert "2 dates with both" in res.stdout
+    assert res.stderr.startswith("warning: ") and "Traceback" not in res.stderr
+    with pytest.warns(GeoreferencingWarning):
+        assert load_scene(tmp_path / "out" / "scene.yaml").bands == 6

@@ -1,0 +1,221 @@
+"""Training for real: same-seed reproducibility, resume after kill -9, DDP on 2 CPU processes,
+YAML configs, validation splits, the naive base as a floor, and the consistency loss."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from helpers import cli
+from safetensors import safe_open
+
+from est_stfm.errors import EstStfmError
+from est_stfm.models.checkpoint import load_model
+from est_stfm.scene import load_scene
+from est_stfm.training import FitConfig, fit
+from est_stfm.training.losses import coarse_consistency
+from est_stfm.training.samples import PatchDataset, load_stack, split_scene
+from est_stfm.training.state import STATE_FILE
+
+TINY = {"model": "est-stfm-tiny", "patch_size": 32, "batch_size": 4, "threads": 1}
+
+
+def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def _cli_args(scene: Path, out: Path, **options) -> list[str]:
+    args = [str(scene), "--out", str(out), "--quiet"]
+    for key, value in options.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    return args
+
+
+def test_same_seed_gives_identical_weights_and_another_seed_does_not(tiny_scene, tmp_path):
+    scene = load_scene(tiny_scene)
+    cfg = FitConfig(**TINY, epochs=2, validation="none", seed=5)
+    a, _ = fit(scene, tmp_path / "a", cfg, progress=False)
+    b, _ = fit(scene, tmp_path / "b", cfg, progress=False)
+    c, _ = fit(scene, tmp_path / "c", cfg.model_copy(update={"seed": 6}), progress=False)
+    assert _same(a, b)
+    assert not _same(a, c)
+    assert not (tmp_path / "a" / STATE_FILE).exists()  # removed when the run finished
+
+
+def _state_epoch(path: Path) -> int:
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return json.loads(fh.metadata()["info"])["loop"]["epoch"]
+    except Exception:  # not there yet (or being renamed into place)
+        return -1
+
+
+def test_resume_after_kill_9_ends_with_the_uninterrupted_weights(tiny_scene, tmp_path, capsys):
+    options = {**TINY, "epochs": 5, "seed": 2, "validation": "none"}
+    reference, _ = fit(
+        load_scene(tiny_scene), tmp_path / "ref", FitConfig(**options), progress=False
+    )
+
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "est_stfm", "fit", *_cli_args(tiny_scene, out, **options)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while _state_epoch(out / STATE_FILE) < 2 and proc.poll() is None:
+        assert time.monotonic() < deadline, "the training run never saved a state"
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "model.json").exists()
+    assert _state_epoch(out / STATE_FILE) >= 2
+
+    code, _, err = cli(capsys, "fit", tiny_scene, "--out", out, "--resume", "--quiet")
+    assert code == 0, err
+    resumed, meta = load_model(out)
+    assert meta["metrics"]["epochs"] == 5
+    assert _same(reference, resumed)
+    log = (out / "train_log.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in log[1:]] == ["1", "2", "3", "4", "5"]
+
+
+def test_resume_errors_are_one_line(tiny_scene, tmp_path, capsys):
+    code, _, err = cli(capsys, "fit", tiny_scene, "--out", tmp_path / "none", "--resume")
+    assert code == 2 and "nothing to resume" in err and len(err.splitlines()) == 1
+    code, _, err = cli(capsys, "fit", tiny_scene, "--out", tmp_path, "--resume", "--epochs", 3)
+    assert code == 2 and "drop --epochs" in err
+
+
+def test_two_ddp_processes_end_with_identical_trained_weights(tiny_scene, tmp_path):
+    out = tmp_path / "ddp"
+    options = {**TINY, "epochs": 2, "validation": "none"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "est_stfm",
+        "fit",
+        *_cli_args(tiny_scene, out, **options),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("saved ") == 1  # only rank 0 reports (and writes)
+    model, meta = load_model(out)
+    digests = meta["distributed"]["rank_weight_sha256"]
+    assert meta["distributed"]["world_size"] == 2
+    assert len(digests) == 2 and digests[0] == digests[1]
+    # and they were trained: the head moved off its zero initialisation
+    assert model.head.weight.abs().sum() > 0
+    # each rank drew its own half of the samples: twice the samples per step of one process
+    assert meta["metrics"]["samples_per_second"] > 0
+
+
+def test_yaml_config_is_read_overridden_and_saved(tiny_scene, tmp_path, capsys):
+    config = tmp_path / "fit.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "epochs": 1, "lr": 0.0005, "validation": "none"}))
+    out = tmp_path / "m"
+    code, _, err = cli(capsys, "fit", tiny_scene, "--out", out, "--config", config, "--seed", 9)
+    assert code == 0, err
+    saved = yaml.safe_load((out / "fit_config.yaml").read_text())
+    assert saved["lr"] == 0.0005 and saved["seed"] == 9 and saved["epochs"] == 1
+    assert json.loads((out / "model.json").read_text())["fit"]["seed"] == 9
+    config.write_text("epoch: 3\n")
+    code, _, err = cli(capsys, "fit", tiny_scene, "--out", out, "--config", config)
+    assert code == 2 and "unknown fit setting 'epoch'" in err
+    config.write_text("epochs: 0\n")
+    code, _, err = cli(capsys, "fit", tiny_scene, "--out", out, "--config", config)
+    assert code == 2 and "invalid fit setting epochs" in err
+
+
+def test_validation_split_by_dates_never_trains_on_the_validation_date(tiny_scene):
+    scene = load_scene(tiny_scene)
+    stack = load_stack(scene, scene.pairs_dates())
+    split = split_scene(stack, "auto", 0.15)
+    assert split.mode == "dates" and split.val_date == max(scene.pairs_dates())
+    assert all(split.val_date not in pair for pair in split.train_pairs)
+    assert all(tgt == split.val_date for _, tgt in split.val_pairs)
+    three = load_stack(scene, scene.pairs_dates()[:3])
+    assert split_scene(three, "auto", 0.15).mode == "none"  # 64 px: too narrow for a strip
+    with pytest.raises(EstStfmError, match="needs 4 or more training dates"):
+        split_scene(three, "dates", 0.15)
+    with pytest.raises(EstStfmError, match="too narrow for a validation strip"):
+        split_scene(three, "spatial", 0.15)
+
+
+def test_patches_depend_only_on_seed_epoch_and_index(tiny_scene):
+    scene = load_scene(tiny_scene)
+    stack = load_stack(scene, scene.pairs_dates())
+    split = split_scene(stack, "none", 0.0)
+    a = PatchDataset([stack], [split], 32, 10, seed=1)
+    b = PatchDataset([stack], [split], 32, 10, seed=1)
+    b.set_epoch(3)
+    b.set_epoch(0)
+    assert all(np.array_equal(x, y) for x, y in zip(a[7], b[7], strict=True))
+    a.set_epoch(1)
+    assert not np.array_equal(a[7][1], b[7][1])
+    assert float(a[0][6]) == 8.0  # the scene's coarse factor travels with the sample
+
+
+def test_a_fit_never_ends_worse_than_the_naive_base_on_validation(tiny_scene, tmp_path):
+    # a learning rate this high wrecks the model; validation must fall back to the naive base
+    cfg = FitConfig(**TINY, epochs=2, lr=5.0, warmup_steps=0, validation="dates")
+    model, meta = fit(load_scene(tiny_scene), tmp_path / "m", cfg, progress=False)
+    assert meta["metrics"]["best_is_base"]
+    assert meta["metrics"]["validation_score_best"] == pytest.approx(1.0, abs=1e-6)
+    assert model.head.weight.abs().sum() == 0
+
+
+def test_coarse_consistency_is_zero_for_the_naive_prediction_and_sees_bias():
+    g = torch.Generator().manual_seed(0)
+    c1, f1, c2 = (torch.rand(2, 3, 32, 32, generator=g) for _ in range(3))
+    valid = torch.ones(2, 1, 32, 32)
+    naive = f1 + c2 - c1
+    assert coarse_consistency(naive, f1, c1, c2, valid, 8) < 2e-3
+    # moving fine detail around within a block keeps the block mean: still consistent
+    detail = torch.zeros_like(naive)
+    detail[..., 0::2, :] = 0.05
+    detail[..., 1::2, :] = -0.05
+    assert coarse_consistency(naive + detail, f1, c1, c2, valid, 8) < 2e-3
+    assert coarse_consistency(naive + 0.05, f1, c1, c2, valid, 8) > 0.04
+
+
+def test_a_classic_base_starts_training_at_that_method(tiny_scene, tmp_path):
+    from est_stfm.methods import resolve_method
+    from est_stfm.methods.classic import classic_method
+
+    scene = load_scene(tiny_scene)
+    cfg = FitConfig(**TINY, epochs=1, lr=1e-9, validation="none", base="fsdaf")
+    fit(scene, tmp_path / "m", cfg, progress=False)
+    method = resolve_method(tmp_path / "m", scene)
+    assert method.name.endswith("+fsdaf")
+    ref, tgt = scene.pairs_dates()[1], scene.pairs_dates()[2]
+    c1, f1, c2 = scene.read_coarse(ref)[0], scene.read_fine(ref)[0], scene.read_coarse(tgt)[0]
+    expected = classic_method("fsdaf", coarse_factor=8).predict(c1, f1, c2)
+    np.testing.assert_allclose(method.predict(c1, f1, c2), expected, atol=1e-4)
+    with pytest.raises(EstStfmError, match="needs a model whose output is a correction"):
+        bad = cfg.model_copy(update={"overrides": {"residual": "none"}})
+        fit(scene, tmp_path / "bad", bad, progress=False)
+
+
+def test_tensorboard_logs_or_says_how_to_get_it(tiny_scene, tmp_path, capsys):
+    args = ["fit", tiny_scene, "--out", tmp_path / "m", "--model", "est-stfm-tiny", "--epochs", 1]
+    code, _, err = cli(capsys, *args, "--patch-size", 32, "--tensorboard", "--quiet")
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        assert code == 2 and "pip install tensorboard" in err
+    else:
+        assert code == 0, err
+        assert any((tmp_path / "m" / "tensorboard").glob("events.out.tfevents.*"))
