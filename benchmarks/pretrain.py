@@ -25,7 +25,7 @@ from pathlib import Path
 
 from est_stfm.datasets import make_synthetic_scene
 from est_stfm.scene import load_scene, save_scene
-from est_stfm.scene.scene import parse_date
+from est_stfm.scene.dates import parse_date
 from est_stfm.training import FitConfig, fit
 
 HERE = Path(__file__).resolve().parent

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from est_stfm.benchmark.runner import splice_markdown
+from est_stfm.benchmark.report import splice_markdown
 from est_stfm.io.atomic import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]

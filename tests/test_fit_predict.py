@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import rasterio
 import torch
@@ -12,7 +10,7 @@ from est_stfm.inference.predict import predict_to_file
 from est_stfm.methods import resolve_method
 from est_stfm.models.checkpoint import load_model
 from est_stfm.scene import load_scene
-from est_stfm.training import FitConfig, fit
+from est_stfm.training import FitConfig, FitResult, fit
 from est_stfm.training.losses import fusion_loss
 from est_stfm.training.samples import PatchDataset, load_stack, split_scene
 
@@ -44,14 +42,13 @@ def test_short_fit_lowers_the_loss(tiny_scene, tmp_path):
     torch.manual_seed(cfg.seed)
     with torch.no_grad():  # the untrained model: exactly the naive 'fine + coarse change'
         before = float(fusion_loss(create_model("est-stfm-tiny", bands=6)(c1, f1, c2), f2, valid))
-    model, meta = fit(scene, tmp_path / "m", cfg, progress=False)
+    model, result = fit(scene, tmp_path / "m", cfg, progress=False)
     with torch.no_grad():
         after = float(fusion_loss(model(c1, f1, c2), f2, valid))
     assert after < before
-    assert holdout.isoformat() not in meta["training_dates"]
-    assert (tmp_path / "m" / "train_log.csv").read_text().count("\n") == meta["metrics"][
-        "epochs"
-    ] + 1
+    assert holdout not in result.training_dates
+    log = (tmp_path / "m" / "train_log.csv").read_text()
+    assert log.count("\n") == result.metrics.epochs + 1
     reloaded, _ = load_model(tmp_path / "m")
     for (k, a), (_, b) in zip(
         model.state_dict().items(), reloaded.state_dict().items(), strict=True
@@ -87,6 +84,7 @@ def test_fit_never_reads_the_held_out_fine_image(tiny_scene, tmp_path):
     # Corrupt nothing on disk: instead hide the held-out file and check fit still works.
     scene.fine[holdout] = tmp_path / "does-not-exist.tif"
     cfg = FitConfig(model="est-stfm-tiny", epochs=1, patch_size=32, holdout=[holdout])
-    _, meta = fit(scene, tmp_path / "m", cfg, progress=False)
-    assert meta["holdout"] == [holdout.isoformat()]
-    assert isinstance(dt.date.fromisoformat(meta["training_dates"][0]), dt.date)
+    _, result = fit(scene, tmp_path / "m", cfg, progress=False)
+    assert result.holdout == [holdout]
+    assert holdout not in result.training_dates
+    assert FitResult.read(tmp_path / "m").holdout == [holdout]

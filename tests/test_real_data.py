@@ -22,7 +22,7 @@ from conftest import SHARED_DATA
 from rasterio.crs import CRS
 
 from est_stfm.datasets import prepare_csiro
-from est_stfm.datasets.synthetic import block_average
+from est_stfm.datasets.degrade import block_average
 from est_stfm.inference.predict import predict_to_file
 from est_stfm.io import GeoreferencingWarning, Grid, read_grid, read_raster, write_raster
 from est_stfm.methods import resolve_method

@@ -23,6 +23,7 @@ _LAZY = {
     "load_scene": "est_stfm.scene",
     "make_synthetic_scene": "est_stfm.datasets",
     "FitConfig": "est_stfm.training",
+    "FitResult": "est_stfm.training",
     "fit": "est_stfm.training",
     "fuse": "est_stfm.inference.predict",
     "predict_to_file": "est_stfm.inference.predict",

@@ -13,7 +13,7 @@ from est_stfm.methods import resolve_method
 from est_stfm.methods.classic import Fsdaf, classic_method
 from est_stfm.methods.classic.fsdaf import block_means, bounded_least_squares, kmeans
 from est_stfm.scene import load_scene
-from est_stfm.scene.scene import save_scene
+from est_stfm.scene.save import save_scene
 
 
 def _random(shape, seed=0, low=0.02, high=0.5) -> np.ndarray:
@@ -136,13 +136,13 @@ def test_bad_input_is_a_clear_error():
 
 
 def test_protocol_methods_starfm_and_fsdaf_predict(tiny_scene, tmp_path):
-    from est_stfm.benchmark.runner import MethodSpec, _child_run
+    from est_stfm.benchmark.child import PredictJob, run_job
+    from est_stfm.benchmark.protocol import MethodSpec
 
     scene = load_scene(tiny_scene)
     d = scene.pairs_dates()
     for name in ("starfm", "fsdaf"):
         MethodSpec(id=name)  # a protocol may name them
         out = tmp_path / f"{name}.tif"
-        spec = {"scene": str(tiny_scene), "action": "predict", "method": name}
-        result = _child_run({**spec, "date": d[2].isoformat(), "out": str(out)})
-        assert result["method"] == name and out.exists()
+        result = run_job(PredictJob(str(tiny_scene), d[2].isoformat(), name, str(out)))
+        assert result.method == name and out.exists()

@@ -1,78 +1,37 @@
-"""Scene files: loading, date handling, reference choice, and one-line errors for every mistake."""
+"""Loading scenes and reading them: dates, references, encodings, masks, bands and coarse grids."""
 
 from __future__ import annotations
 
 import datetime as dt
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
-import rasterio.errors
 import rasterio.warp
-import yaml
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
+from scene_helpers import (
+    D1,
+    D2,
+    D3,
+    SCENE_TEXT,
+    coarse_grid_scene,
+    load_error,
+    write_array,
+    write_scene,
+    write_tif,
+)
 
 from est_stfm.errors import EstStfmError
-from est_stfm.io import GeoreferencingWarning
 from est_stfm.scene import Scene, load_scene, save_scene
-
-D1, D2, D3 = dt.date(2001, 5, 24), dt.date(2001, 7, 11), dt.date(2001, 8, 12)
-
-
-def write_tif(
-    path: Path,
-    *,
-    width: int = 20,
-    height: int = 16,
-    count: int = 3,
-    epsg: int = 32655,
-    origin: tuple[float, float] = (500_000.0, 4_800_000.0),
-    value: int = 1000,
-) -> Path:
-    """A small int16 GeoTIFF written with rasterio directly (independent of write_raster)."""
-    data = np.full((count, height, width), value, dtype=np.int16)
-    data[:, 0, 0] = -9999
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=width,
-        height=height,
-        count=count,
-        dtype="int16",
-        crs=CRS.from_epsg(epsg),
-        transform=Affine(30.0, 0.0, origin[0], 0.0, -30.0, origin[1]),
-        nodata=-9999,
-    ) as ds:
-        ds.write(data)
-    return path
-
-
-SCENE_TEXT = """\
-scale: 0.0001
-fine:   {2001-05-24: tm0524.tif, 2001-08-12: tm0812.tif}
-coarse: {2001-05-24: m0524.tif, 2001-07-11: m0711.tif, 2001-08-12: m0812.tif}
-"""
 
 
 @pytest.fixture
 def scene_dir(tmp_path: Path) -> Path:
-    for name in ("tm0524.tif", "tm0812.tif", "m0524.tif", "m0711.tif", "m0812.tif"):
-        write_tif(tmp_path / name)
-    (tmp_path / "scene.yaml").write_text(SCENE_TEXT)
-    return tmp_path
-
-
-def load_error(path: Path) -> str:
-    with pytest.raises(EstStfmError) as exc:
-        load_scene(path)
-    message = str(exc.value)
-    assert "\n" not in message, message
-    return message
+    """A folder holding a valid scene (see :func:`scene_helpers.write_scene`)."""
+    return write_scene(tmp_path)
 
 
 def test_load_scene(scene_dir: Path) -> None:
@@ -123,18 +82,6 @@ def test_nearest_reference_and_require_coarse(scene_dir: Path) -> None:
         scene.read_fine(D2)  # coarse only
 
 
-def test_date_key_forms_and_string_scale(scene_dir: Path) -> None:
-    (scene_dir / "scene.yaml").write_text(
-        "scale: 1e-4\n"  # PyYAML reads this as a string
-        "fine: {'2001-05-24': tm0524.tif, 20010812: tm0812.tif}\n"
-        "coarse: {'20010524': m0524.tif, 2001-07-11: m0711.tif, '2001-08-12': m0812.tif}\n"
-    )
-    scene = load_scene(scene_dir / "scene.yaml")
-    assert scene.scale == pytest.approx(1e-4)
-    assert list(scene.fine) == [D1, D3]
-    assert list(scene.coarse) == [D1, D2, D3]
-
-
 def test_fine_date_without_coarse_is_allowed(scene_dir: Path) -> None:
     write_tif(scene_dir / "tm0601.tif")
     (scene_dir / "scene.yaml").write_text(
@@ -145,78 +92,6 @@ def test_fine_date_without_coarse_is_allowed(scene_dir: Path) -> None:
     assert scene.pairs_dates() == [D1, D3]
 
 
-def test_missing_and_malformed_scene_files(tmp_path: Path) -> None:
-    message = load_error(tmp_path / "nope.yaml")
-    assert "nope.yaml" in message and "not found" in message
-
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("fine: {2001-05-24: a.tif\ncoarse: [\n")
-    message = load_error(bad)
-    assert "bad.yaml" in message and "YAML" in message
-
-    listed = tmp_path / "list.yaml"
-    listed.write_text("- a\n- b\n")
-    assert "list.yaml" in load_error(listed)
-
-    empty = tmp_path / "empty.yaml"
-    empty.write_text("")
-    assert "empty.yaml" in load_error(empty)
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("coarse: {2001-05-24: m0524.tif}\n", "'fine' is missing"),
-        ("fine: {2001-05-24: tm0524.tif}\ncoarse: {}\n", "'coarse' is empty"),
-        ("fine: {2001-05-24: tm0524.tif}\ncoarse:\n", "'coarse' is empty"),
-        ("fine: {May 24: tm0524.tif}\ncoarse: {2001-05-24: m0524.tif}\n", "not a date"),
-        ("fine: {2001-02-30: tm0524.tif}\ncoarse: {2001-05-24: m0524.tif}\n", "date"),
-        ("scale: -1\nfine: {2001-05-24: tm0524.tif}\ncoarse: {2001-05-24: m0524.tif}\n", "scale"),
-        ("scale: big\nfine: {2001-05-24: tm0524.tif}\ncoarse: {2001-05-24: m0524.tif}\n", "scale"),
-        (
-            "fnie: {2001-05-24: tm0524.tif}\ncoarse: {2001-05-24: m0524.tif}\n",
-            "did you mean 'fine'",
-        ),
-        (
-            "fine: {2001-05-24: tm0524.tif, 2001-05-24: tm0812.tif}\n"
-            "coarse: {2001-05-24: m0524.tif}\n",
-            "duplicate",
-        ),
-        (
-            "fine: {2001-05-24: tm0524.tif, '20010524': tm0812.tif}\n"
-            "coarse: {2001-05-24: m0524.tif}\n",
-            "twice",
-        ),
-        ("fine: [tm0524.tif]\ncoarse: {2001-05-24: m0524.tif}\n", "map dates"),
-    ],
-)
-def test_scene_key_errors(scene_dir: Path, text: str, expected: str) -> None:
-    (scene_dir / "scene.yaml").write_text(text)
-    message = load_error(scene_dir / "scene.yaml")
-    assert "scene.yaml" in message
-    assert expected in message
-
-
-def test_unknown_key_is_named(scene_dir: Path) -> None:
-    (scene_dir / "scene.yaml").write_text(SCENE_TEXT + "nodatta: 0\n")
-    message = load_error(scene_dir / "scene.yaml")
-    assert "'nodatta'" in message and "did you mean 'nodata'" in message
-    assert "scene.yaml" in message
-
-
-def test_missing_image(scene_dir: Path) -> None:
-    (scene_dir / "m0711.tif").unlink()
-    message = load_error(scene_dir / "scene.yaml")
-    assert str(scene_dir / "m0711.tif") in message
-    assert "2001-07-11" in message and "relative to the scene file" in message
-
-
-def test_image_that_is_not_a_raster(scene_dir: Path) -> None:
-    (scene_dir / "m0711.tif").write_text("not an image")
-    message = load_error(scene_dir / "scene.yaml")
-    assert "m0711.tif" in message and "2001-07-11" in message
-
-
 def test_coarse_covering_part_of_the_grid_is_resampled(scene_dir: Path) -> None:
     write_tif(scene_dir / "m0711.tif", width=10, height=8, value=2000)  # top-left quarter
     scene = load_scene(scene_dir / "scene.yaml")
@@ -225,97 +100,6 @@ def test_coarse_covering_part_of_the_grid_is_resampled(scene_dir: Path) -> None:
     assert image.shape == (3, 16, 20)
     assert valid[1:8, 1:10].all() and not valid[8:].any() and not valid[:, 10:].any()
     assert np.allclose(image[:, 1:7, 1:9], 0.2)
-
-
-def test_fine_on_another_grid_size(scene_dir: Path) -> None:
-    write_tif(scene_dir / "tm0812.tif", width=21)
-    message = load_error(scene_dir / "scene.yaml")
-    assert "tm0812.tif" in message and "21x16" in message
-
-
-def test_coarse_that_does_not_overlap(scene_dir: Path) -> None:
-    write_tif(scene_dir / "m0812.tif", epsg=32755)  # the same numbers, other hemisphere
-    message = load_error(scene_dir / "scene.yaml")
-    assert "m0812.tif" in message and "EPSG:32755" in message and "EPSG:32655" in message
-    assert "does not overlap" in message
-
-    write_tif(scene_dir / "m0812.tif", origin=(600_000.0, 4_800_000.0))
-    message = load_error(scene_dir / "scene.yaml")
-    assert "m0812.tif" in message and "does not overlap" in message
-
-
-def test_fine_on_another_crs_or_transform(scene_dir: Path) -> None:
-    write_tif(scene_dir / "tm0812.tif", epsg=32755)
-    message = load_error(scene_dir / "scene.yaml")
-    assert "tm0812.tif" in message and "EPSG:32755" in message and "EPSG:32655" in message
-
-    write_tif(scene_dir / "tm0812.tif", origin=(500_015.0, 4_800_000.0))
-    message = load_error(scene_dir / "scene.yaml")
-    assert "tm0812.tif" in message and "origin" in message
-
-
-def test_band_count_mismatch(scene_dir: Path) -> None:
-    write_tif(scene_dir / "m0524.tif", count=4)
-    message = load_error(scene_dir / "scene.yaml")
-    assert "m0524.tif" in message and "4 bands" in message and "3" in message
-
-
-def test_save_scene_round_trip(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    for name in ("f1.tif", "f2.tif", "c1.tif", "c2.tif"):
-        write_tif(data / name)
-    outside = write_tif(tmp_path / "c3.tif")
-    path = save_scene(
-        data / "scenes" / "s.yaml",
-        fine={D1: data / "f1.tif", "2001-08-12": str(data / "f2.tif")},
-        coarse={D1: data / "c1.tif", D2: outside, D3: data / "c2.tif"},
-        scale=0.0001,
-    )
-    raw = yaml.safe_load(path.read_text())
-    assert raw["scale"] == 0.0001
-    assert raw["fine"] == {D1: "../f1.tif", D3: "../f2.tif"}
-    assert raw["coarse"][D2] == "../../c3.tif"
-    scene = load_scene(path)
-    assert scene.fine[D3] == data / "f2.tif"
-    assert scene.coarse[D2] == outside
-    assert scene.pairs_dates() == [D1, D3]
-    assert sorted(p.name for p in path.parent.iterdir()) == ["s.yaml"]  # no temporary left
-    with pytest.raises(EstStfmError):
-        save_scene(path, fine={}, coarse={D1: "c1.tif"})
-    with pytest.raises(EstStfmError):
-        save_scene(path, fine={"yesterday": "f1.tif"}, coarse={D1: "c1.tif"})
-
-
-# --- encodings, masks, checks, coarse grids ---------------------------------------------------
-
-
-def write_array(
-    path: Path,
-    data: np.ndarray,
-    *,
-    transform: Affine | None = None,
-    epsg: int | None = 32655,
-    nodata: float | None = None,
-) -> Path:
-    """Any (bands, H, W) array as a GeoTIFF (identity transform and no CRS when epsg is None)."""
-    if transform is None:
-        transform = Affine(30.0, 0.0, 500_000.0, 0.0, -30.0, 4_800_000.0)
-    profile = {
-        "driver": "GTiff",
-        "width": data.shape[2],
-        "height": data.shape[1],
-        "count": data.shape[0],
-        "dtype": str(data.dtype),
-        "crs": None if epsg is None else CRS.from_epsg(epsg),
-        "transform": transform if epsg is not None else Affine.identity(),
-        "nodata": nodata,
-    }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-        with rasterio.open(path, "w", **profile) as ds:
-            ds.write(data)
-    return path
 
 
 def test_section_form_with_per_section_scale_and_offset(scene_dir: Path) -> None:
@@ -403,113 +187,6 @@ def test_masks_default_and_valid_values(scene_dir: Path) -> None:
     assert valid[6, 6] and not valid[5, 5] and not valid[7, 7]
 
 
-@pytest.mark.parametrize(
-    ("extra", "expected"),
-    [
-        ("masks: {2001-07-11: cloud.tif}\n", "no fine image on that date"),
-        ("masks: {2001-05-24: missing.tif}\n", "not found"),
-        ("masks: {2001-05-24: small.tif}\n", "not on the grid"),
-        ("masks: {2001-05-24: two.tif}\n", "2 bands"),
-        ("mask_valid_values: clear\n", "mask_valid_values"),
-        ("valid_range: [1, 0]\n", "valid_range"),
-        ("unit: celsius\n", "unit"),
-        ("resampling: bicubic\n", "did you mean 'cubic'"),
-        ("offset: x\n", "offset"),
-        ("nodata: [a]\n", "nodata"),
-    ],
-)
-def test_option_errors(scene_dir: Path, extra: str, expected: str) -> None:
-    write_array(scene_dir / "cloud.tif", np.zeros((1, 16, 20), np.uint8))
-    write_array(scene_dir / "small.tif", np.zeros((1, 8, 10), np.uint8))
-    write_array(scene_dir / "two.tif", np.zeros((2, 16, 20), np.uint8))
-    (scene_dir / "scene.yaml").write_text(SCENE_TEXT + extra)
-    message = load_error(scene_dir / "scene.yaml")
-    assert "scene.yaml" in message or ".tif" in message
-    assert expected in message
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        (
-            "fine: {scale: 0.0001, 2001-05-24: tm0524.tif}\ncoarse: {2001-05-24: m0524.tif}\n",
-            "no 'images'",
-        ),
-        (
-            "fine: {images: {2001-05-24: tm0524.tif}, scael: 1}\ncoarse: {2001-05-24: m0524.tif}\n",
-            "did you mean 'scale'",
-        ),
-        (
-            "fine: {images: {2001-05-24: tm0524.tif}, resampling: nearest}\n"
-            "coarse: {2001-05-24: m0524.tif}\n",
-            "unknown key 'resampling' under fine",
-        ),
-        (
-            "masks: {2001-05-24: tm0524.tif}\n"
-            "fine: {masks: {2001-05-24: tm0524.tif}, images: {2001-05-24: tm0524.tif}}\n"
-            "coarse: {2001-05-24: m0524.tif}\n",
-            "keep one",
-        ),
-        (
-            "fine: {2001-05-24: {file: tm0524.tif}}\ncoarse: {2001-05-24: m0524.tif}\n",
-            "path",
-        ),
-        (
-            "fine: {images: {2001-05-24: tm0524.tif}, bands: [0]}\n"
-            "coarse: {2001-05-24: m0524.tif}\n",
-            "counted from 1",
-        ),
-    ],
-)
-def test_section_form_errors(scene_dir: Path, text: str, expected: str) -> None:
-    (scene_dir / "scene.yaml").write_text(text)
-    message = load_error(scene_dir / "scene.yaml")
-    assert "scene.yaml" in message and expected in message
-
-
-def test_wrong_scale_is_caught_and_unit_other_skips_the_check(scene_dir: Path) -> None:
-    (scene_dir / "scene.yaml").write_text(SCENE_TEXT.replace("scale: 0.0001", "scale: 1"))
-    message = load_error(scene_dir / "scene.yaml")
-    assert "tm0524.tif" in message and "2001-05-24" in message
-    assert "reflectance" in message and "scale: 0.0001" in message and "unit" in message
-    (scene_dir / "scene.yaml").write_text(
-        SCENE_TEXT.replace("scale: 0.0001", "scale: 1\nunit: other")
-    )
-    assert load_scene(scene_dir / "scene.yaml").unit == "other"
-
-
-def test_kelvin_values_without_unit_warn_and_with_unit_do_not(scene_dir: Path) -> None:
-    lst = np.full((3, 16, 20), 305.5, np.float32)
-    for name in ("tm0524.tif", "tm0812.tif", "m0524.tif", "m0711.tif", "m0812.tif"):
-        write_array(scene_dir / name, lst)
-    (scene_dir / "scene.yaml").write_text(SCENE_TEXT.replace("scale: 0.0001", "scale: 1"))
-    with pytest.warns(UserWarning, match="unit: kelvin"):
-        load_scene(scene_dir / "scene.yaml")
-    (scene_dir / "scene.yaml").write_text(SCENE_TEXT.replace("scale: 0.0001", "unit: kelvin"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        scene = load_scene(scene_dir / "scene.yaml")
-    assert scene.unit == "kelvin" and np.allclose(scene.read_fine(D1)[0], 305.5)
-
-
-def test_file_that_is_all_nodata(scene_dir: Path) -> None:
-    write_array(scene_dir / "m0711.tif", np.full((3, 16, 20), -9999, np.int16), nodata=-9999)
-    message = load_error(scene_dir / "scene.yaml")
-    assert "m0711.tif" in message and "no valid pixel" in message
-    nan = np.full((3, 16, 20), np.nan, np.float32)
-    write_array(scene_dir / "m0711.tif", nan)
-    assert "no valid pixel" in load_error(scene_dir / "scene.yaml")
-
-
-def coarse_grid_scene(scene_dir: Path, extra: str = "", epsg: int = 32655) -> Path:
-    """Fine 20x16 at 30 m; coarse 5x4 at 120 m covering the same extent, values a ramp."""
-    ramp = (1000 + 100 * np.arange(20, dtype=np.int16)).reshape(1, 4, 5).repeat(3, axis=0)
-    transform = Affine(120.0, 0.0, 500_000.0, 0.0, -120.0, 4_800_000.0)
-    write_array(scene_dir / "m0711.tif", ramp, transform=transform, epsg=epsg)
-    (scene_dir / "scene.yaml").write_text(SCENE_TEXT + extra)
-    return scene_dir / "scene.yaml"
-
-
 def test_coarse_on_its_own_grid_is_resampled_window_by_window(scene_dir: Path) -> None:
     scene = load_scene(coarse_grid_scene(scene_dir))
     full, full_ok = scene.read_coarse(D2)
@@ -549,66 +226,6 @@ def test_coarse_in_another_crs_is_reprojected(scene_dir: Path) -> None:
     assert place is not None and place.src_crs == CRS.from_epsg(4326)
     image, valid = scene.read_coarse(D2)
     assert valid.all() and np.allclose(image, 0.15)
-
-
-def test_no_georeferencing_warns_and_assumes_the_same_extent(tmp_path: Path) -> None:
-    fine = np.full((2, 16, 20), 1000, np.int16)
-    write_array(tmp_path / "f1.tif", fine, epsg=None)
-    write_array(tmp_path / "f2.tif", fine, epsg=None)
-    write_array(tmp_path / "c1.tif", np.full((2, 16, 20), 1200, np.int16), epsg=None)
-    write_array(tmp_path / "c2.tif", np.full((2, 4, 5), 1500, np.int16), epsg=None)
-    (tmp_path / "scene.yaml").write_text(
-        "scale: 0.0001\nfine: {2001-05-24: f1.tif, 2001-08-12: f2.tif}\n"
-        "coarse: {2001-05-24: c1.tif, 2001-08-12: c2.tif}\n"
-    )
-    with pytest.warns(GeoreferencingWarning) as record:
-        scene = load_scene(tmp_path / "scene.yaml")
-    messages = " ".join(str(w.message) for w in record)
-    assert "no georeferencing" in messages and "c2.tif" in messages
-    assert scene.sources.get(("coarse", D1)) is None  # same size: read as it is
-    image, valid = scene.read_coarse(D3)
-    assert valid.all() and np.allclose(image, 0.15)
-
-
-def test_resampled_coarse_with_two_nodata_values_is_an_error(scene_dir: Path) -> None:
-    path = coarse_grid_scene(scene_dir)
-    path.write_text(
-        "scale: 0.0001\nnodata: [-1, -2]\n"
-        "fine: {2001-05-24: tm0524.tif, 2001-08-12: tm0812.tif}\n"
-        "coarse: {2001-05-24: m0524.tif, 2001-07-11: m0711.tif}\n"
-    )
-    message = load_error(path)
-    assert "m0711.tif" in message and "one nodata value" in message
-
-
-def test_save_scene_with_options_round_trip(tmp_path: Path) -> None:
-    for name in ("f1.tif", "f2.tif", "c1.tif", "c2.tif"):
-        write_tif(tmp_path / name)
-    write_array(tmp_path / "cloud.tif", np.zeros((1, 16, 20), np.uint8))
-    path = save_scene(
-        tmp_path / "s.yaml",
-        fine={D1: tmp_path / "f1.tif", D3: tmp_path / "f2.tif"},
-        coarse={D1: tmp_path / "c1.tif", D3: {"path": tmp_path / "c2.tif", "bands": [1, 2, 3]}},
-        scale=0.0001,
-        unit="reflectance",
-        valid_range=(0.0, 1.0),
-        masks={D1: tmp_path / "cloud.tif"},
-        mask_valid_values=[0, 1],
-        coarse_options={"scale": 0.0001, "offset": 0.0, "resampling": "nearest"},
-    )
-    raw = yaml.safe_load(path.read_text())
-    assert raw["valid_range"] == [0.0, 1.0] and raw["masks"] == {D1: "cloud.tif"}
-    assert "unit" not in raw and "offset" not in raw  # defaults are not written
-    assert raw["fine"] == {D1: "f1.tif", D3: "f2.tif"}
-    assert raw["coarse"]["resampling"] == "nearest"
-    assert raw["coarse"]["images"][D3] == {"path": "c2.tif", "bands": [1, 2, 3]}
-    scene = load_scene(path)
-    assert scene.options("fine").valid_range == (0.0, 1.0)
-    assert scene.options("fine").masks == {D1: tmp_path / "cloud.tif"}
-    assert scene.options("coarse").resampling == "nearest"
-    assert scene.sources[("coarse", D3)].bands == (1, 2, 3)
-    with pytest.raises(EstStfmError):
-        save_scene(path, fine={D1: "f1.tif"}, coarse={D1: "c1.tif"}, fine_options={"colour": 1})
 
 
 def test_coarse_factor_written_measured_and_checked(tmp_path, tiny_scene):

@@ -21,7 +21,7 @@ from safetensors import safe_open
 from est_stfm.errors import EstStfmError
 from est_stfm.models.checkpoint import load_model
 from est_stfm.scene import load_scene
-from est_stfm.training import FitConfig, fit
+from est_stfm.training import FitConfig, FitResult, fit
 from est_stfm.training.losses import coarse_consistency
 from est_stfm.training.samples import PatchDataset, load_stack, split_scene
 from est_stfm.training.state import STATE_FILE
@@ -81,8 +81,8 @@ def test_resume_after_kill_9_ends_with_the_uninterrupted_weights(tiny_scene, tmp
 
     code, _, err = cli(capsys, "fit", tiny_scene, "--out", out, "--resume", "--quiet")
     assert code == 0, err
-    resumed, meta = load_model(out)
-    assert meta["metrics"]["epochs"] == 5
+    resumed, _ = load_model(out)
+    assert FitResult.read(out).metrics.epochs == 5
     assert _same(reference, resumed)
     log = (out / "train_log.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in log[1:]] == ["1", "2", "3", "4", "5"]
@@ -112,14 +112,15 @@ def test_two_ddp_processes_end_with_identical_trained_weights(tiny_scene, tmp_pa
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("saved ") == 1  # only rank 0 reports (and writes)
-    model, meta = load_model(out)
-    digests = meta["distributed"]["rank_weight_sha256"]
-    assert meta["distributed"]["world_size"] == 2
+    model, _ = load_model(out)
+    result = FitResult.read(out)
+    digests = result.rank_weight_sha256
+    assert result.world_size == 2
     assert len(digests) == 2 and digests[0] == digests[1]
     # and they were trained: the head moved off its zero initialisation
     assert model.head.weight.abs().sum() > 0
     # each rank drew its own half of the samples: twice the samples per step of one process
-    assert meta["metrics"]["samples_per_second"] > 0
+    assert result.metrics.samples_per_second > 0
 
 
 def test_yaml_config_is_read_overridden_and_saved(tiny_scene, tmp_path, capsys):
@@ -130,7 +131,7 @@ def test_yaml_config_is_read_overridden_and_saved(tiny_scene, tmp_path, capsys):
     assert code == 0, err
     saved = yaml.safe_load((out / "fit_config.yaml").read_text())
     assert saved["lr"] == 0.0005 and saved["seed"] == 9 and saved["epochs"] == 1
-    assert json.loads((out / "model.json").read_text())["fit"]["seed"] == 9
+    assert FitResult.read(out).config.seed == 9
     config.write_text("epoch: 3\n")
     code, _, err = cli(capsys, "fit", tiny_scene, "--out", out, "--config", config)
     assert code == 2 and "unknown fit setting 'epoch'" in err
@@ -171,9 +172,9 @@ def test_patches_depend_only_on_seed_epoch_and_index(tiny_scene):
 def test_a_fit_never_ends_worse_than_the_naive_base_on_validation(tiny_scene, tmp_path):
     # a learning rate this high wrecks the model; validation must fall back to the naive base
     cfg = FitConfig(**TINY, epochs=2, lr=5.0, warmup_steps=0, validation="dates")
-    model, meta = fit(load_scene(tiny_scene), tmp_path / "m", cfg, progress=False)
-    assert meta["metrics"]["best_is_base"]
-    assert meta["metrics"]["validation_score_best"] == pytest.approx(1.0, abs=1e-6)
+    model, result = fit(load_scene(tiny_scene), tmp_path / "m", cfg, progress=False)
+    assert result.metrics.best_is_base
+    assert result.metrics.validation_score_best == pytest.approx(1.0, abs=1e-6)
     assert model.head.weight.abs().sum() == 0
 
 

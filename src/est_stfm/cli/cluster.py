@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from est_stfm.cli.app import app
+from est_stfm.cli.options import Mask, Scale, Seed, json_option
 
 
 @app.command()
@@ -18,19 +19,13 @@ def cluster(
         Path, typer.Argument(help="real fine raster of the same date and grid", metavar="TRUTH.tif")
     ],
     k: Annotated[int, typer.Option("--k", help="number of k-means clusters")] = 6,
-    seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="write the scores as JSON")
-    ] = None,
+    seed: Seed = 0,
+    json_out: Annotated[Path | None, json_option("the scores")] = None,
     figure: Annotated[
         Path | None, typer.Option(help="write both cluster maps side by side (PNG)")
     ] = None,
-    scale: Annotated[
-        float | None, typer.Option(help="reflectance scale for files without scale metadata")
-    ] = None,
-    mask: Annotated[
-        Path | None, typer.Option(help="raster on the same grid: non-zero = use this pixel")
-    ] = None,
+    scale: Scale = None,
+    mask: Mask = None,
 ) -> None:
     """K-means on the fused and on the real image; print agreement, kappa and ARI of the maps."""
     from est_stfm.evaluation.cluster import cluster_files

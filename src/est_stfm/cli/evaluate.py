@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from est_stfm.cli.app import app
+from est_stfm.cli.options import Scale, json_option, mask_option
 
 
 @app.command()
@@ -17,12 +18,8 @@ def evaluate(
     truth: Annotated[
         Path, typer.Argument(help="true fine raster of the same date and grid", metavar="TRUTH.tif")
     ],
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="write the metrics as JSON")
-    ] = None,
-    scale: Annotated[
-        float | None, typer.Option(help="reflectance scale for files without scale metadata")
-    ] = None,
+    json_out: Annotated[Path | None, json_option("the metrics")] = None,
+    scale: Scale = None,
     ratio: Annotated[float, typer.Option(help="ERGAS ratio: fine / coarse pixel size")] = 30 / 500,
     csv_out: Annotated[
         Path | None, typer.Option("--csv", help="write the metrics as CSV (a row per band)")
@@ -31,9 +28,7 @@ def evaluate(
         Path | None,
         typer.Option(help="write truth / prediction / error / density panels per band (PNG)"),
     ] = None,
-    mask: Annotated[
-        Path | None, typer.Option(help="raster on the same grid: non-zero = evaluate this pixel")
-    ] = None,
+    mask: Annotated[Path | None, mask_option("evaluate")] = None,
 ) -> None:
     """Print RMSE, MAE, bias, PSNR, SSIM, SAM, ERGAS, CC and UIQI per band and overall."""
     from est_stfm.evaluation import evaluate_arrays

@@ -87,21 +87,21 @@ def fit(
     }
     cfg = resolve_fit_config(given, config, resume, out)
     loaded = [load_scene(s) for s in scenes]
-    _, meta = run_fit(loaded, out, cfg, progress=not quiet, resume=resume)
-    if meta["distributed"]["world_size"] > 1 and int(os.environ.get("RANK", "0")) != 0:
+    _, result = run_fit(loaded, out, cfg, progress=not quiet, resume=resume)
+    if result.world_size > 1 and int(os.environ.get("RANK", "0")) != 0:
         return
-    m = meta["metrics"]
-    start, best = m["validation_score_start"], m["validation_score_best"]
-    modes = ", ".join(sorted({v["mode"] for v in meta["validation"]}))
+    m = result.metrics
+    start, best = m.validation_score_start, m.validation_score_best
     if best is None:
         val = "; no validation (scene too small for a strip, too few dates)"
     else:
         start_text = "n/a" if start is None else f"{start:.3f}"
         val = (
-            f"; validation ({modes}) RMSE / naive-change RMSE {start_text} at start -> "
-            f"{best:.3f} best" + (" (the naive base: kept)" if m["best_is_base"] else "")
+            f"; validation ({', '.join(result.validation_modes)}) RMSE / naive-change RMSE "
+            f"{start_text} at start -> {best:.3f} best"
+            + (" (the naive base: kept)" if m.best_is_base else "")
         )
     typer.echo(
-        f"saved {out} ({m['steps']} steps, {m['epochs']} epochs, {m['seconds']} s, "
-        f"{m['samples_per_second']} samples/s{val})"
+        f"saved {out} ({m.steps} steps, {m.epochs} epochs, {m.seconds} s, "
+        f"{m.samples_per_second} samples/s{val})"
     )

@@ -6,19 +6,26 @@ import typer
 
 from est_stfm.cli.app import app
 
+HEADINGS = {
+    "preset": "presets (est-stfm fit --model NAME):",
+    "pretrained": "pretrained weights (predict --model NAME, fit --init NAME):",
+    "classic": "classic methods (predict --model NAME, no training):",
+}
+"""The kinds of :func:`est_stfm.methods.method_names`, in the order they are printed."""
+
 
 @app.command()
 def models() -> None:
     """List the model presets, the shipped pretrained weights and the classic methods."""
-    from est_stfm.methods.classic import CLASSIC_METHODS
-    from est_stfm.models import describe_models
-    from est_stfm.models.pretrained import describe_pretrained
+    from est_stfm.methods import method_names
 
-    typer.echo("presets (est-stfm fit --model NAME):")
-    for name, description, n in describe_models():
-        typer.echo(f"  {name:26s} {n:>11,d} parameters  {description}")
-    typer.echo("pretrained weights (predict --model NAME, fit --init NAME):")
-    for name, preset, summary in describe_pretrained():
-        typer.echo(f"  {name:26s} {preset}: {summary}")
-    typer.echo("classic methods (predict --model NAME, no training):")
-    typer.echo("  " + ", ".join(CLASSIC_METHODS))
+    names = method_names()
+    for kind, heading in HEADINGS.items():
+        typer.echo(heading)
+        of_kind = [m for m in names if m.kind == kind]
+        if kind == "classic":  # short names that need no description: one line
+            typer.echo("  " + ", ".join(m.name for m in of_kind))
+            continue
+        for m in of_kind:
+            size = "" if m.parameters is None else f"{m.parameters:>11,d} parameters  "
+            typer.echo(f"  {m.name:26s} {size}{m.description}")

@@ -1,4 +1,8 @@
-"""Options shared by several commands, defined once; defaults come from the library."""
+"""Options shared by several commands, defined once; defaults come from the library.
+
+An ``Annotated`` alias is an option whose help is the same everywhere; a ``*_option`` function is
+an option whose help names what the command does with it (``--json``, ``--mask``).
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,22 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.models import OptionInfo
+
+
+def json_option(what: str) -> OptionInfo:
+    """``--json OUT.json``: write ``what`` (e.g. "the metrics") as JSON."""
+    return typer.Option("--json", help=f"write {what} as JSON")
+
+
+def mask_option(use: str = "use") -> OptionInfo:
+    """``--mask MASK.tif``: only the pixels where the mask is non-zero count (``use`` says how)."""
+    return typer.Option(help=f"raster on the same grid: non-zero = {use} this pixel")
+
 
 Quiet = Annotated[bool, typer.Option(help="no progress bar")]
 Scale = Annotated[
     float | None, typer.Option(help="reflectance scale for files without scale metadata")
 ]
-Mask = Annotated[
-    Path | None, typer.Option(help="raster on the same grid: non-zero = use this pixel")
-]
+Mask = Annotated[Path | None, mask_option()]
 Seed = Annotated[int, typer.Option(help="random seed")]
-
-
-
-def json_out(what: str) -> object:
-    """The ``--json OUT.json`` option."""
-    return typer.Option("--json", help=f"write {what} as JSON")

@@ -1,4 +1,6 @@
-"""Scenes made or converted for users: a synthetic scene generator and the CSIRO CIA/LGC reader."""
+"""Scenes made or converted for users: synthetic.py writes a seeded synthetic scene (its surface
+in landscape.py, its coarse sensor in degrade.py, the one fine -> coarse operator of the
+package); csiro.py converts the raw CSIRO CIA/LGC files."""
 
 from __future__ import annotations
 

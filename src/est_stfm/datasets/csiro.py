@@ -54,7 +54,7 @@ from rasterio.windows import Window
 from est_stfm.errors import EstStfmError
 from est_stfm.io.atomic import atomic_target
 from est_stfm.io.raster import GeoreferencingWarning, Grid, quiet_georeferencing
-from est_stfm.scene.scene import Scene, load_scene, save_scene
+from est_stfm.scene import Scene, load_scene, save_scene
 
 BAND_NAMES = ("blue", "green", "red", "nir", "swir1", "swir2")
 """Band order of the CSIRO files."""

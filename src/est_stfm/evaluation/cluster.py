@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from est_stfm.errors import EstStfmError
-from est_stfm.evaluation.metrics import _masked64, _RowSums, check_pair, row_blocks
+from est_stfm.evaluation.chunks import RowSums, check_pair, masked64, row_blocks
 
 MAX_K = 64
 DEFAULT_MAX_SAMPLES = 200_000
@@ -221,13 +221,13 @@ def _band_stats(
     n = int(valid.sum())
     means, stds = [], []
     for b in range(img.shape[0]):
-        sums = _RowSums()
+        sums = RowSums()
         for r0, r1 in blocks:
-            sums.add("x", _masked64(img[b, r0:r1], valid[r0:r1]).sum(1))
+            sums.add("x", masked64(img[b, r0:r1], valid[r0:r1]).sum(1))
         mean = sums.total("x") / n
         for r0, r1 in blocks:
             v = valid[r0:r1]
-            sums.add("xx", (np.where(v, _masked64(img[b, r0:r1], v) - mean, 0.0) ** 2).sum(1))
+            sums.add("xx", (np.where(v, masked64(img[b, r0:r1], v) - mean, 0.0) ** 2).sum(1))
         std = math.sqrt(sums.total("xx") / n)
         means.append(mean)
         stds.append(std if std > 0 else 1.0)

@@ -127,7 +127,7 @@ def evaluation_figure(
     plt = _pyplot()
     from matplotlib.colors import LogNorm
 
-    from est_stfm.evaluation.metrics import row_blocks
+    from est_stfm.evaluation.chunks import row_blocks
 
     nb, h, w = truth.shape
     valid = np.ones((h, w), bool) if valid is None else np.asarray(valid, bool)

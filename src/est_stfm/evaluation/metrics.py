@@ -10,12 +10,12 @@ Conventions (the README repeats them):
 * ``data_range`` is 1.0 (reflectance 0..1) unless given; it enters PSNR and SSIM.
 * Each metric is reported per band and overall; "overall" is defined per metric below.
 * Images of any size are processed in **row blocks** of ``chunk_rows`` rows (default: about
-  :data:`CHUNK_PIXELS` pixels per block), so the working memory beyond the inputs is bounded by
-  the block size (about ten float64 planes of one block, 1 MB each by default). Windowed metrics
-  read a halo of extra rows around each block (5 for SSIM, 7 below the block for UIQI). Every
-  per-pixel value is computed from exactly the same numbers whatever the block size, and every
-  sum is a correctly rounded sum (:func:`math.fsum`) of per-row sums, so the result is
-  **bit-for-bit the same for any** ``chunk_rows``.
+  :data:`~est_stfm.evaluation.chunks.CHUNK_PIXELS` pixels per block), so the working memory
+  beyond the inputs is bounded by the block size (about ten float64 planes of one block, 1 MB
+  each by default). Windowed metrics read a halo of extra rows around each block (5 for SSIM, 7
+  below the block for UIQI). Every per-pixel value is computed from exactly the same numbers
+  whatever the block size, and every sum is a correctly rounded sum (:func:`math.fsum`) of
+  per-row sums, so the result is **bit-for-bit the same for any** ``chunk_rows``.
 
 Formulas (``x`` prediction, ``y`` truth, ``n`` valid pixels of band ``b``; all in float64):
 
@@ -57,13 +57,12 @@ Formulas (``x`` prediction, ``y`` truth, ``n`` valid pixels of band ``b``; all i
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.ndimage import correlate1d
 
-from est_stfm.errors import EstStfmError
+from est_stfm.evaluation.chunks import RowSums, check_pair, masked64, row_blocks
 
 DEFAULT_ERGAS_RATIO = 30.0 / 500.0
 SSIM_WINDOW = 11
@@ -71,10 +70,6 @@ SSIM_SIGMA = 1.5
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
 UIQI_WINDOW = 8
-CHUNK_PIXELS = 1 << 17
-"""Pixels per row block when ``chunk_rows`` is not given (1 MB per float64 plane; at least
-:data:`MIN_CHUNK_ROWS` rows). Small blocks stay in cache: they are faster than large ones."""
-MIN_CHUNK_ROWS = 32
 METRIC_NAMES = ("RMSE", "MAE", "bias", "PSNR", "SSIM", "SAM", "ERGAS", "CC", "UIQI")
 
 
@@ -95,63 +90,6 @@ class MetricReport:
         }
 
 
-def row_blocks(height: int, width: int, chunk_rows: int | None = None) -> list[tuple[int, int]]:
-    """``(start, stop)`` row ranges covering ``height`` rows, ``chunk_rows`` rows each (default:
-    about :data:`CHUNK_PIXELS` pixels per block, at least :data:`MIN_CHUNK_ROWS` rows)."""
-    if chunk_rows is None:
-        chunk_rows = max(MIN_CHUNK_ROWS, -(-CHUNK_PIXELS // max(width, 1)))
-    if chunk_rows < 1:
-        raise EstStfmError(f"chunk_rows must be a positive number of rows, not {chunk_rows}")
-    return [(r, min(r + chunk_rows, height)) for r in range(0, height, chunk_rows)]
-
-
-def check_pair(
-    pred: np.ndarray,
-    truth: np.ndarray,
-    valid: np.ndarray | None,
-    chunk_rows: int | None = None,
-) -> np.ndarray:
-    """The ``(H, W)`` mask of pixels valid in ``valid`` and finite in both images.
-
-    Raises :class:`EstStfmError` for mismatched shapes or when no pixel is valid.
-    """
-    if pred.shape != truth.shape:
-        raise EstStfmError(
-            f"prediction shape {pred.shape} differs from truth shape {truth.shape}: "
-            "compare images on the same grid with the same bands"
-        )
-    if pred.ndim != 3:
-        raise EstStfmError(f"expected (bands, H, W) arrays, got shape {pred.shape}")
-    if valid is None:
-        out = np.ones(pred.shape[1:], dtype=bool)
-    else:
-        if np.shape(valid) != pred.shape[1:]:
-            raise EstStfmError(
-                f"the valid mask is shaped {np.shape(valid)} but the images are "
-                f"{pred.shape[1]}x{pred.shape[2]}: pass an (H, W) mask"
-            )
-        out = np.array(valid, dtype=bool)
-    for r0, r1 in row_blocks(*pred.shape[1:], chunk_rows):
-        out[r0:r1] &= np.isfinite(pred[:, r0:r1]).all(0) & np.isfinite(truth[:, r0:r1]).all(0)
-    if not out.any():
-        raise EstStfmError("no valid pixel to evaluate: every pixel is nodata in one of the images")
-    return out
-
-
-class _RowSums:
-    """Per-row partial sums, added up exactly at the end (so block size never changes a bit)."""
-
-    def __init__(self) -> None:
-        self._parts: dict[str, list[np.ndarray]] = defaultdict(list)
-
-    def add(self, key: str, rows: np.ndarray) -> None:
-        self._parts[key].append(np.asarray(rows, dtype=np.float64))
-
-    def total(self, key: str) -> float:
-        parts = self._parts.get(key)
-        return math.fsum(np.concatenate(parts).tolist()) if parts else 0.0
-
-
 def _sym_index(start: int, stop: int, n: int) -> np.ndarray:
     """Indices ``start..stop-1`` folded into ``0..n-1`` by symmetric reflection (``d c b a | a b
     c d``), repeated as often as needed: numpy's ``pad(mode="symmetric")``."""
@@ -163,11 +101,6 @@ def _gaussian_kernel(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.n
     r = np.arange(size, dtype=np.float64) - (size - 1) / 2
     k = np.exp(-(r**2) / (2 * sigma**2))
     return k / k.sum()
-
-
-def _masked64(img: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """``img`` as float64 with every invalid pixel set to 0 (so garbage never propagates)."""
-    return np.where(valid, np.asarray(img, dtype=np.float64), 0.0)
 
 
 def gaussian_filter(
@@ -190,8 +123,8 @@ def _ssim_rows(
     r = SSIM_WINDOW // 2
     idx = np.ix_(_sym_index(r0 - r, r1 + r, h), _sym_index(-r, w + r, w))
     v = valid[idx]
-    xb = _masked64(x[idx], v)
-    yb = _masked64(y[idx], v)
+    xb = masked64(x[idx], v)
+    yb = masked64(y[idx], v)
     planes = np.stack([v.astype(np.float64), xb, yb, xb * xb, yb * yb, xb * yb])
     k = _gaussian_kernel()
     planes = correlate1d(planes, k, axis=1, mode="constant")[:, r : r + r1 - r0]
@@ -260,8 +193,8 @@ def _uiqi_rows(x: np.ndarray, y: np.ndarray, valid: np.ndarray, r0: int, r1: int
         return np.empty((max(stop - r0, 0), max(w - n + 1, 0)))
     rows = slice(r0, stop + n - 1)
     v = valid[rows]
-    xb = _masked64(x[rows], v)
-    yb = _masked64(y[rows], v)
+    xb = masked64(x[rows], v)
+    yb = masked64(y[rows], v)
     planes = np.stack([v.astype(np.float64), xb, yb, xb * xb, yb * yb, xb * yb])
     s = _box_sums(planes, n)
     area = float(n * n)
@@ -304,8 +237,8 @@ def _sam_sums(
     nx2 = np.zeros(v.shape)
     ny2 = np.zeros(v.shape)
     for b in range(pred.shape[0]):
-        xb = _masked64(pred[b, r0:r1], v)
-        yb = _masked64(truth[b, r0:r1], v)
+        xb = masked64(pred[b, r0:r1], v)
+        yb = masked64(truth[b, r0:r1], v)
         dot += xb * yb
         nx2 += xb * xb
         ny2 += yb * yb
@@ -321,7 +254,7 @@ def spectral_angle(
     """Mean spectral angle in degrees over valid pixels with non-zero spectra (NaN for 1 band)."""
     if pred.shape[0] < 2:
         return float("nan")
-    sums = _RowSums()
+    sums = RowSums()
     for r0, r1 in row_blocks(*pred.shape[1:], chunk_rows):
         angle, count = _sam_sums(pred, truth, valid, r0, r1)
         sums.add("angle", angle)
@@ -336,21 +269,21 @@ def _band_sums(
     valid: np.ndarray,
     blocks: list[tuple[int, int]],
     data_range: float,
-) -> tuple[_RowSums, float, float]:
+) -> tuple[RowSums, float, float]:
     """Every sum the per-band metrics need, in two passes over row blocks (means, then the
     rest); returns the sums and the band means of ``x`` and ``y``."""
-    sums = _RowSums()
+    sums = RowSums()
     n = 0
     for r0, r1 in blocks:
         v = valid[r0:r1]
-        sums.add("x", _masked64(x[r0:r1], v).sum(1))
-        sums.add("y", _masked64(y[r0:r1], v).sum(1))
+        sums.add("x", masked64(x[r0:r1], v).sum(1))
+        sums.add("y", masked64(y[r0:r1], v).sum(1))
         n += int(v.sum())
     mean_x, mean_y = sums.total("x") / n, sums.total("y") / n
     for r0, r1 in blocks:
         v = valid[r0:r1]
-        xb = _masked64(x[r0:r1], v)
-        yb = _masked64(y[r0:r1], v)
+        xb = masked64(x[r0:r1], v)
+        yb = masked64(y[r0:r1], v)
         d = xb - yb
         sums.add("d", d.sum(1))
         sums.add("abs", np.abs(d).sum(1))

@@ -23,7 +23,7 @@ from est_stfm.errors import EstStfmError
 from est_stfm.inference.references import DEFAULT_PAIRS, choose_references
 from est_stfm.methods import Method, ModelMethod
 from est_stfm.scene import Scene
-from est_stfm.scene.scene import DateLike
+from est_stfm.scene.dates import DateLike
 from est_stfm.training.losses import coarse_consistency
 
 ADAPT_LR = 1e-4
@@ -37,11 +37,17 @@ def adapt_model(
     references: tuple[dt.date, ...],
     steps: int,
     *,
+    base: Method | None = None,
     lr: float = ADAPT_LR,
     patch: int = ADAPT_PATCH,
     seed: int = 0,
 ) -> torch.nn.Module:
-    """A copy of ``model`` tuned for ``steps`` steps to the coarse change towards ``date``."""
+    """A copy of ``model`` tuned for ``steps`` steps to the coarse change towards ``date``.
+
+    ``base``: the classic method a model fitted with ``base: starfm|fsdaf`` corrects; the loss
+    is then taken on what the prediction really is, the network's output plus
+    ``base - (F1 + C2 - C1)``.
+    """
     factor = scene.coarse_factor
     if factor is None:
         raise EstStfmError(
@@ -61,7 +67,11 @@ def adapt_model(
         c2, cv2 = scene.read_coarse(date, window)
         valid = torch.from_numpy((v1 & cv1 & cv2)[None, None].astype(np.float32))
         c1t, f1t, c2t = (torch.from_numpy(np.ascontiguousarray(a))[None] for a in (c1, f1, c2))
-        loss = coarse_consistency(tuned(c1t, f1t, c2t), f1t, c1t, c2t, valid, factor)
+        pred = tuned(c1t, f1t, c2t)
+        if base is not None:
+            shift = base.predict(c1, f1, c2) - (f1 + c2 - c1)
+            pred = pred + torch.from_numpy(np.ascontiguousarray(shift, dtype=np.float32))[None]
+        loss = coarse_consistency(pred, f1t, c1t, c2t, valid, factor)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -83,4 +93,5 @@ def adapt_method(
     if not isinstance(method, ModelMethod):
         raise EstStfmError(f"--adapt-steps needs a trained model, not {method.name}")
     day, refs = choose_references(scene, date, method, reference, pairs)
-    return method.with_model(adapt_model(method.model, scene, day, refs, steps), f"adapt{steps}")
+    tuned = adapt_model(method.model, scene, day, refs, steps, base=method.base)
+    return method.with_model(tuned, f"adapt{steps}")

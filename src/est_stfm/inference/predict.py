@@ -22,7 +22,7 @@ from est_stfm.io import read_grid
 from est_stfm.io.geotiff import streamed_geotiff
 from est_stfm.methods import Method
 from est_stfm.scene import Scene
-from est_stfm.scene.scene import DateLike
+from est_stfm.scene.dates import DateLike
 
 # GDAL block cache while predicting: bounded, so memory does not grow with the scene.
 GDAL_CACHE_MB = 128

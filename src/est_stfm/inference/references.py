@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from est_stfm.errors import EstStfmError
 from est_stfm.scene import Scene, user_date
-from est_stfm.scene.scene import DateLike
+from est_stfm.scene.dates import DateLike
 
 if TYPE_CHECKING:
     from est_stfm.methods import Method

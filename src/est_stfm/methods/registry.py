@@ -25,6 +25,8 @@ class MethodName:
     name: str
     kind: Kind
     description: str
+    parameters: int | None = None
+    """Trainable parameters of a preset (for 6 bands); None for the other kinds."""
 
 
 def method_names() -> list[MethodName]:
@@ -33,10 +35,7 @@ def method_names() -> list[MethodName]:
 
     names = [MethodName(n, "classic", "no training") for n in CLASSIC_METHODS]
     names += [MethodName(n, "pretrained", f"{p}: {s}") for n, p, s in describe_pretrained()]
-    names += [
-        MethodName(n, "preset", f"{count:,d} parameters  {text}")
-        for n, text, count in describe_models()
-    ]
+    names += [MethodName(p.name, "preset", p.description, p.parameters) for p in describe_models()]
     return names
 
 

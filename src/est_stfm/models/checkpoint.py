@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from est_stfm.errors import EstStfmError
 from est_stfm.io.atomic import atomic_target, atomic_write_text
-from est_stfm.models import model_from_config
+from est_stfm.models.factory import model_from_config
 
 FORMAT = "est-stfm-model/1"
 WEIGHTS = "model.safetensors"

@@ -26,12 +26,13 @@ Deviations from the paper, on purpose:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, model_validator
 from torch import Tensor, nn
 
+from est_stfm.models._registry import register_arch, register_preset
 from est_stfm.models.correction import Residual, add_base, check_inputs, zero_head
 
 
@@ -74,6 +75,7 @@ def _encoder(cin: int, widths: tuple[int, ...], depth: int) -> nn.Sequential:
     return nn.Sequential(*layers[:-1])
 
 
+@register_arch("edcstfn", EDCSTFNConfig)
 class EDCSTFN(nn.Module):
     """EDCSTFN-style fusion CNN built from an :class:`EDCSTFNConfig`."""
 
@@ -103,3 +105,16 @@ class EDCSTFN(nn.Module):
         )
         pred = self.head(self.decoder(fused))
         return add_base(self.config.residual, pred, coarse_ref, fine_ref, coarse_target)
+
+
+# ---------------------------------------------------------------- presets
+
+
+@register_preset(
+    "edcstfn",
+    "baseline after EDCSTFN (Tan et al. 2019): full-resolution CNN encoders + decoder, "
+    "widened to est-stfm-small's training-step time",
+)
+def edcstfn() -> dict[str, Any]:
+    """Widths chosen so one training step takes as long as ``est-stfm-small``'s."""
+    return {"widths": (80, 160, 320), "depth": 1, "fusion": "concat"}

@@ -21,20 +21,68 @@ Layout:
 Note on the residual default: the specification's default is ``"reference"``. We default to
 ``"change"`` because, with the zero-initialised head, training then starts exactly at the naive
 "fine reference + coarse change" prediction and can only improve on it.
+
+The file reads config (:class:`ModelConfig`) -> blocks -> model -> presets; the model registers
+as architecture ``est-stfm`` and each preset (tiny, small, base and four ablations of small) is
+a decorated function at the bottom.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Literal
 
 import torch
+from pydantic import BaseModel, ConfigDict, model_validator
 from torch import Tensor, nn
 
+from est_stfm.models._registry import register_arch, register_preset
 from est_stfm.models.blocks import Downsample, TSNBlock, Upsample
-from est_stfm.models.correction import add_base, check_inputs, pad_to_multiple, zero_head
+from est_stfm.models.correction import (
+    Residual,
+    add_base,
+    check_inputs,
+    pad_to_multiple,
+    zero_head,
+)
+from est_stfm.models.levels import check_levels
 
-if TYPE_CHECKING:
-    from est_stfm.models.registry import ModelConfig
+
+class ModelConfig(BaseModel):
+    """Hyper-parameters of an EST-STFM model; serialisable to JSON and back."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    arch: Literal["est-stfm"] = "est-stfm"
+    bands: int = 6
+    dims: tuple[int, ...] = (48, 96, 192, 384)
+    heads: tuple[int, ...] = (1, 2, 4, 8)
+    enc_blocks: tuple[int, ...] = (2, 2, 2, 2)
+    fusion_blocks: int = 1
+    ffn_expansion: float = 2.66
+    attention: Literal["topk", "dense"] = "topk"
+    topk_ratios: tuple[float, ...] = (1 / 2, 2 / 3, 3 / 4, 4 / 5)
+    feedforward: Literal["mfnn", "plain"] = "mfnn"
+    fusion: Literal["mffb", "concat"] = "mffb"
+    residual: Residual = "change"
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelConfig:
+        if self.bands < 1:
+            raise ValueError(f"bands must be >= 1, got {self.bands}")
+        check_levels(
+            self.dims,
+            self.heads,
+            {"enc_blocks": self.enc_blocks, "fusion_blocks": self.fusion_blocks},
+            resize="downsampling",
+            even=True,
+        )
+        if not self.topk_ratios:
+            raise ValueError("topk_ratios must hold at least one ratio")
+        if any(not 0 < r <= 1 for r in self.topk_ratios):
+            raise ValueError(f"topk_ratios must lie in (0, 1], got {self.topk_ratios}")
+        if self.ffn_expansion <= 0:
+            raise ValueError(f"ffn_expansion must be > 0, got {self.ffn_expansion}")
+        return self
 
 
 def _tsn(config: ModelConfig, level: int) -> TSNBlock:
@@ -105,8 +153,9 @@ class ConcatFusion(nn.Module):
         return self.act(self.conv(self.merge(torch.cat(streams, dim=1))))
 
 
+@register_arch("est-stfm", ModelConfig)
 class ESTSTFM(nn.Module):
-    """EST-STFM fusion model built from a :class:`~est_stfm.models.registry.ModelConfig`."""
+    """EST-STFM fusion model built from a :class:`ModelConfig`."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -140,3 +189,70 @@ class ESTSTFM(nn.Module):
         assert out is not None
         pred = self.head(out)[..., :h, :w]
         return add_base(self.config.residual, pred, coarse_ref, fine_ref, coarse_target)
+
+
+# ---------------------------------------------------------------- presets
+
+_SMALL: dict[str, Any] = {
+    "dims": (16, 32, 64, 128),
+    "heads": (1, 2, 4, 8),
+    "enc_blocks": (1, 1, 1, 1),
+    "ffn_expansion": 2.0,
+}
+
+
+@register_preset("est-stfm", "EST-STFM, tiny: for tests and smoke runs")
+def est_stfm_tiny() -> dict[str, Any]:
+    """About one million parameters."""
+    return {"dims": (8, 16, 32, 64), "heads": (1, 1, 2, 4), "enc_blocks": (1, 1, 1, 1)}
+
+
+@register_preset("est-stfm", "EST-STFM, small: trainable on a 2-core CPU in minutes")
+def est_stfm_small() -> dict[str, Any]:
+    """The size of the shipped pretrained weights and of the ablations below."""
+    return dict(_SMALL)
+
+
+@register_preset("est-stfm", "EST-STFM, paper size: for GPUs")
+def est_stfm_base() -> dict[str, Any]:
+    """The paper's widths, with deeper coarse levels and two refining fusion blocks."""
+    return {
+        "dims": (48, 96, 192, 384),
+        "heads": (1, 2, 4, 8),
+        "enc_blocks": (2, 2, 4, 4),
+        "fusion_blocks": 2,
+    }
+
+
+@register_preset(
+    "est-stfm", "ablation of est-stfm-small: dense channel attention (one softmax, no top-k)"
+)
+def est_stfm_small_dense() -> dict[str, Any]:
+    """``est-stfm-small`` with ``attention="dense"``."""
+    return {**_SMALL, "attention": "dense"}
+
+
+@register_preset(
+    "est-stfm",
+    "ablation of est-stfm-small: plain feed-forward (1x1, GELU, 1x1) instead of MFNN",
+)
+def est_stfm_small_plainffn() -> dict[str, Any]:
+    """``est-stfm-small`` with ``feedforward="plain"``."""
+    return {**_SMALL, "feedforward": "plain"}
+
+
+@register_preset(
+    "est-stfm",
+    "ablation of est-stfm-small: concat + convs fusion instead of the MFFB attention branches",
+)
+def est_stfm_small_concat() -> dict[str, Any]:
+    """``est-stfm-small`` with ``fusion="concat"``."""
+    return {**_SMALL, "fusion": "concat"}
+
+
+@register_preset(
+    "est-stfm", "ablation of est-stfm-small: one top-k ratio (2/3) instead of four branches"
+)
+def est_stfm_small_onek() -> dict[str, Any]:
+    """``est-stfm-small`` with ``topk_ratios=(2/3,)``."""
+    return {**_SMALL, "topk_ratios": (2 / 3,)}

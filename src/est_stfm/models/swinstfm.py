@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, model_validator
 from torch import Tensor, nn
 
+from est_stfm.models._registry import register_arch, register_preset
 from est_stfm.models.correction import (
     Residual,
     add_base,
@@ -48,6 +49,7 @@ from est_stfm.models.correction import (
     pad_to_multiple,
     zero_head,
 )
+from est_stfm.models.levels import check_levels
 
 
 class SwinSTFMConfig(BaseModel):
@@ -73,27 +75,16 @@ class SwinSTFMConfig(BaseModel):
             raise ValueError(f"bands must be >= 1, got {self.bands}")
         if self.patch < 1 or self.window < 1:
             raise ValueError(f"patch and window must be >= 1, got {self.patch} and {self.window}")
-        n = len(self.dims)
-        if n == 0:
-            raise ValueError("dims must name at least one level")
-        if len(self.heads) != n or len(self.depths) != n:
-            raise ValueError(
-                f"dims, heads and depths must have equal lengths, got {n}, "
-                f"{len(self.heads)} and {len(self.depths)}"
-            )
-        if any(d < 1 for d in self.dims) or any(h < 1 for h in self.heads):
-            raise ValueError("dims and heads must be positive")
-        if any(b < 0 for b in self.depths) or self.fusion_depth < 0 or self.decoder_depth < 0:
-            raise ValueError("depths, fusion_depth and decoder_depth must be >= 0")
-        for lvl, (d, h) in enumerate(zip(self.dims, self.heads, strict=True)):
-            if d % h:
-                raise ValueError(f"dims[{lvl}]={d} is not divisible by heads[{lvl}]={h}")
-        for lvl in range(n - 1):
-            if self.dims[lvl + 1] != 2 * self.dims[lvl]:
-                raise ValueError(
-                    f"dims[{lvl + 1}] must be 2 * dims[{lvl}] (patch merging doubles channels), "
-                    f"got {self.dims[lvl + 1]} after {self.dims[lvl]}"
-                )
+        check_levels(
+            self.dims,
+            self.heads,
+            {
+                "depths": self.depths,
+                "fusion_depth": self.fusion_depth,
+                "decoder_depth": self.decoder_depth,
+            },
+            resize="patch merging",
+        )
         if self.mlp_ratio <= 0:
             raise ValueError(f"mlp_ratio must be > 0, got {self.mlp_ratio}")
         return self
@@ -298,6 +289,7 @@ class Encoder(nn.Module):
         return feats
 
 
+@register_arch("swinstfm", SwinSTFMConfig)
 class SwinSTFM(nn.Module):
     """SwinSTFM-style fusion model built from a :class:`SwinSTFMConfig`."""
 
@@ -349,3 +341,24 @@ class SwinSTFM(nn.Module):
         y = y + self.shallow(torch.cat((f1, c2 - c1), dim=1))
         pred = self.head(self.act(y))[..., :h, :w]
         return add_base(self.config.residual, pred, coarse_ref, fine_ref, coarse_target)
+
+
+# ---------------------------------------------------------------- presets
+
+
+@register_preset(
+    "swinstfm",
+    "baseline after SwinSTFM (Chen et al. 2022): shifted-window Transformer U-Net, "
+    "sized like est-stfm-small",
+)
+def swinstfm_small() -> dict[str, Any]:
+    """Pixel tokens (``patch=1``) and three levels, to match ``est-stfm-small``'s size and step."""
+    return {
+        "patch": 1,
+        "window": 8,
+        "dims": (40, 80, 160),
+        "depths": (2, 2, 2),
+        "heads": (2, 4, 8),
+        "fusion_depth": 2,
+        "decoder_depth": 2,
+    }

@@ -24,8 +24,9 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from est_stfm.errors import EstStfmError
+from est_stfm.errors import EstStfmError, condense
 from est_stfm.io.atomic import atomic_write_text
+from est_stfm.io.yaml import read_yaml
 
 
 class FitConfig(BaseModel):
@@ -75,29 +76,17 @@ class FitConfig(BaseModel):
     """Dates never read (neither their fine nor their coarse image is trained on)."""
 
 
-def _condensed(exc: pydantic.ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"])
-    return f"{where}: {err['msg']}" if where else err["msg"]
-
-
 def make_fit_config(values: dict[str, Any]) -> FitConfig:
     """Validate ``values`` into a :class:`FitConfig`, with a one-line error."""
     try:
         return FitConfig.model_validate(values)
     except pydantic.ValidationError as exc:
-        raise EstStfmError(f"invalid fit setting {_condensed(exc)}") from None
+        raise EstStfmError(f"invalid fit setting {condense(exc)}") from None
 
 
 def read_fit_config(path: str | Path) -> dict[str, Any]:
     """The settings written in a fit config YAML file (not yet validated)."""
-    path = Path(path)
-    if not path.is_file():
-        raise EstStfmError(f"fit config not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise EstStfmError(f"{path} is not valid YAML ({exc.__class__.__name__}): fix it") from None
+    data = read_yaml(path, "fit config")
     if data is None:
         return {}
     if not isinstance(data, dict):
