@@ -183,10 +183,13 @@ def convert_lgc(src: Path, dst: Path) -> Converted:
     dates = [dt.date(2004, 11, 26), dt.date(2004, 12, 28)]
     fine = {d: need(src / "original" / f"Landsat{d:%Y%m%d}") for d in dates}
     coarse = {d: need(src / "original" / f"MODIS{d:%Y%m%d}") for d in dates}
+    first = read_grid(fine[dates[0]])  # fails here (skip) if GDAL cannot find the header
     for path in [*fine.values(), *coarse.values()]:
-        grid = read_grid(path)  # fails here (skip) if GDAL cannot find the header
-        if (grid.count, grid.width, grid.height, grid.dtype) != (3, 480, 480, "int16"):
-            raise SkipDataset(f"{path} is not 3 x 480 x 480 int16 (GDAL read {grid})")
+        grid = read_grid(path)
+        if (grid.count, grid.dtype, grid.shape) != (3, "int16", first.shape):
+            raise SkipDataset(
+                f"{path} is not 3-band int16 on the {first.size_text()} grid (GDAL read {grid})"
+            )
     return Converted(16.0, fine, coarse, scale=1e-4)
 
 
@@ -295,17 +298,18 @@ def convert_ifsdaf(src: Path, dst: Path) -> Converted:
     MODIS: the 16-day composite covering the date (band ceil(DOY / 16), IFSDAF's rule) / 1e4,
     resampled bilinearly from its 240 m grid onto the 30 m grid (8x, pixel centres aligned)."""
     original = src / "original"
-    rows, cols, factor = 552, 576, 8  # the 240 m MODIS composites onto the 30 m grid
     modis_path = need(original / "MOD_16Day_ndvi")
-    modis = np.fromfile(modis_path, "<i2")
-    if modis.size != 23 * (rows // factor) * (cols // factor):
-        raise SkipDataset(f"{modis_path} does not hold 23 x 69 x 72 int16 values")
-    modis = modis.reshape(23, rows // factor, cols // factor)
     scenes = {p.name[:21]: p for p in (original / "Cloud").glob("LC8*_ndvi")}
     scenes.update({p.name[:21]: p for p in original.glob("LC8*_ndvi")})
     if not scenes:
         raise SkipDataset(f"no Landsat NDVI files in {original}")
-    grid_in = read_grid(next(iter(scenes.values())))
+    grid_in, modis_grid = read_grid(next(iter(scenes.values()))), read_grid(modis_path)
+    rows, cols = grid_in.shape  # 552 x 576 at 30 m; the composites 69 x 72 at 240 m
+    factor = round(modis_grid.transform.a / grid_in.transform.a)
+    coarse_shape = (modis_grid.count, modis_grid.height * factor, modis_grid.width * factor)
+    if coarse_shape != (23, rows, cols):
+        raise SkipDataset(f"{modis_path} is not 23 composites {factor}x coarser than {grid_in}")
+    modis = np.fromfile(modis_path, "<i2").reshape(23, rows // factor, cols // factor)
     grid = Grid(None, grid_in.transform, cols, rows, 1, "float32", math.nan, ("ndvi",))
     out, skipped = Converted(factor, unit="ndvi"), []
     for scene_id, path in sorted(scenes.items(), key=lambda item: int(item[0][13:16])):
@@ -348,29 +352,33 @@ S2_BAND_NAMES = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", 
     )
 )
 def convert_eolearn(src: Path, dst: Path) -> Converted:
-    """eo-learn Sentinel-2 L1C TOA: the clean dates 2015-08-20, 08-30, 09-09 (.npy ->), rows
-    cropped 101 -> 100, the 10 surface bands (B01, B09, B10 dropped: 60 m atmospheric bands;
-    cirrus B10 has mean 0.001 and would dominate ERGAS); EPSG:32633 from bbox.geojson. No coarse
-    sensor: coarse = 10 x 10 block mean of the fine image, replicated back onto the fine grid."""
+    """eo-learn Sentinel-2 L1C TOA: the clean dates 2015-08-20, 08-30, 09-09 (.npy ->), rows and
+    columns cropped to whole coarse pixels (rows 101 -> 100), the 10 surface bands (B01, B09, B10
+    dropped: 60 m atmospheric bands; cirrus B10 has mean 0.001 and would dominate ERGAS);
+    EPSG:32633 from bbox.geojson. No coarse sensor: coarse = 10 x 10 block mean of the fine
+    image, replicated back onto the fine grid."""
     original = src / "original"
     stack = np.load(need(original / "REFERENCE_SCENES.npy"))
     stamps = json.loads(need(original / "timestamps.json").read_text())
     bbox = json.loads(need(original / "bbox.geojson").read_text())
-    if stack.shape[1:] != (101, 100, 13):
+    factor = 10  # the simulated coarse pixel, in fine pixels
+    if stack.ndim != 4 or stack.shape[0] < 5 or stack.shape[3] != 13:
         raise SkipDataset(
             f"REFERENCE_SCENES.npy is shaped {stack.shape}, expected (5, 101, 100, 13)"
         )
+    rows, cols = (n // factor * factor for n in stack.shape[1:3])  # 100 x 100
+    if not rows or not cols:
+        raise SkipDataset(f"REFERENCE_SCENES.npy ({stack.shape}) is smaller than a coarse pixel")
     xs = [p[0] for p in bbox["coordinates"][0]]
     ys = [p[1] for p in bbox["coordinates"][0]]
-    xres, yres = (max(xs) - min(xs)) / 100, (max(ys) - min(ys)) / 101
+    xres, yres = (max(xs) - min(xs)) / stack.shape[2], (max(ys) - min(ys)) / stack.shape[1]
     transform = Affine(xres, 0, min(xs), 0, -yres, max(ys))
     crs = rasterio.crs.CRS.from_epsg(32633)
-    grid = Grid(crs, transform, 100, 100, len(S2_BAND_NAMES), "float32", math.nan, S2_BAND_NAMES)
-    factor = 10  # the simulated coarse pixel, in fine pixels
+    grid = Grid(crs, transform, cols, rows, len(S2_BAND_NAMES), "float32", math.nan, S2_BAND_NAMES)
     out = Converted(factor)
     for index in (2, 3, 4):  # the clean dates (SOURCE.md)
         day = dt.date.fromisoformat(stamps[index][:10])
-        image = stack[index, :100, :, :].transpose(2, 0, 1)[list(S2_SURFACE_BANDS)]
+        image = stack[index, :rows, :cols, :].transpose(2, 0, 1)[list(S2_SURFACE_BANDS)]
         out.fine[day] = dst / f"s2_{day:%Y%m%d}.tif"
         out.coarse[day] = dst / f"s2_{day:%Y%m%d}_blockmean{factor}.tif"
         write_raster(out.fine[day], image, grid)

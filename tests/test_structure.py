@@ -136,3 +136,15 @@ def test_every_part_is_on_a_floor() -> None:
     parts = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     parts |= {p.stem for p in SRC.glob("*.py") if not p.stem.startswith("__")}
     assert parts <= set(FLOOR), f"put {sorted(parts - set(FLOOR))} on a floor in FLOORS"
+
+
+def test_user_errors_are_formatted_in_one_place() -> None:
+    """Every ``error: ...`` line comes from :func:`est_stfm.errors.format_error`."""
+    offenders = [
+        f"{module}:{n}"
+        for module, path in MODULES.items()
+        if module != "est_stfm.errors"
+        for n, line in enumerate(path.read_text().splitlines(), start=1)
+        if 'f"error: {exc' in line
+    ]
+    assert not offenders, f"format user errors with errors.format_error: {offenders}"

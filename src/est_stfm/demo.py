@@ -1,13 +1,14 @@
 """The end-to-end demo: a synthetic scene, a short fit, a held-out prediction, a metrics table.
 
 Everything here is synthetic (see :mod:`est_stfm.datasets.synthetic`); the demo shows the workflow
-and that the model learns something the naive baselines cannot, not accuracy on real data.
+end to end and scores the model beside the two naive baselines on a date it never saw. It does not
+show accuracy on real data, and a 6-epoch fit may well end as its naive base (the validation keeps
+the base when training does not beat it).
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from est_stfm.datasets import make_synthetic_scene
 from est_stfm.evaluation import MetricReport, evaluate_arrays, read_reflectance
 from est_stfm.evaluation.table import markdown_table
 from est_stfm.inference.predict import fuse, predict_to_file
+from est_stfm.io.jsonfile import write_json
 from est_stfm.methods import resolve_method
 from est_stfm.methods.classic import NAIVE_METHODS
 from est_stfm.scene import load_scene
@@ -74,9 +76,7 @@ def run_demo(
     }
     table = markdown_table(reports)
     (out / "metrics.md").write_text(table + "\n")
-    (out / "metrics.json").write_text(
-        json.dumps({k: r.to_dict() for k, r in reports.items()}, indent=2) + "\n"
-    )
+    write_json(out / "metrics.json", {k: r.to_dict() for k, r in reports.items()})
     figure = None
     if importlib.util.find_spec("matplotlib") is not None:  # the optional `plots` extra
         from est_stfm.evaluation.figures import quicklook

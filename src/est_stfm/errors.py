@@ -14,6 +14,12 @@ class EstStfmError(Exception):
     """A user error with a one-line, actionable message."""
 
 
+def format_error(exc: BaseException) -> str:
+    """The one way a user error is shown, on the command line and in benchmark rows:
+    ``error: <message>`` on a single line."""
+    return "error: " + " ".join(str(exc).split())
+
+
 def condense(exc: Any, first_only: bool = False) -> str:
     """A pydantic ``ValidationError`` as one line: ``field: message; field: message`` (or the
     first problem and how many more, with ``first_only``)."""

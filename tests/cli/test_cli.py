@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import rasterio
 import yaml
 
@@ -59,17 +60,30 @@ def test_fit_predict_evaluate(tiny_scene, tmp_path):
     assert res.returncode == 0, res.stderr
     meta = json.loads((model_dir / "model.json").read_text())
     assert dates[2] not in meta["training_dates"]
-    pred = tmp_path / "pred.tif"
-    res = run("predict", tiny_scene, "--date", dates[2], "--model", model_dir, "--out", pred)
-    assert res.returncode == 0, res.stderr
     truth = load_scene(tiny_scene).fine[dt.date.fromisoformat(dates[2])]
-    res = run("evaluate", pred, truth, "--json", tmp_path / "m.json", "--ratio", "0.125")
-    assert res.returncode == 0, res.stderr
-    for name in ("RMSE", "SSIM", "SAM", "ERGAS", "CC", "PSNR"):
-        assert name in res.stdout
-    report = json.loads((tmp_path / "m.json").read_text())
-    assert 0 < report["overall"]["RMSE"] < 0.2
-    assert report["valid_pixels"] == 64 * 64
+    reports = {}
+    for name, model in (("model", model_dir), ("naive", "naive-change")):
+        pred = tmp_path / f"{name}.tif"
+        res = run("predict", tiny_scene, "--date", dates[2], "--model", model, "--out", pred)
+        assert res.returncode == 0, res.stderr
+        out = tmp_path / f"{name}.json"
+        res = run("evaluate", pred, truth, "--json", out, "--ratio", "0.125")
+        assert res.returncode == 0, res.stderr
+        for metric in ("RMSE", "SSIM", "SAM", "ERGAS", "CC", "PSNR"):
+            assert metric in res.stdout
+        reports[name] = json.loads(out.read_text())
+        assert reports[name]["valid_pixels"] == 64 * 64
+        assert reports[name]["overall"]["RMSE"] == pytest.approx(_rmse(pred, truth), rel=1e-6)
+    # one epoch moves the model little from its naive-change base: never far worse than it
+    assert reports["model"]["overall"]["RMSE"] <= 1.1 * reports["naive"]["overall"]["RMSE"]
+
+
+def _rmse(pred: Path, truth: Path) -> float:
+    """Overall RMSE of two int16 files in reflectance, straight from their stored values."""
+    with rasterio.open(pred) as p, rasterio.open(truth) as t:
+        a, b = p.read().astype(np.float64) * p.scales[0], t.read().astype(np.float64) * t.scales[0]
+        valid = np.all(p.read() != p.nodata, 0) & np.all(t.read() != t.nodata, 0)
+    return float(np.sqrt(np.mean((a - b)[:, valid] ** 2)))
 
 
 def test_models_lists_presets():
@@ -123,7 +137,9 @@ def test_bad_date_text(tiny_scene, tmp_path):
 def test_grids_of_different_sizes(tiny_scene, tmp_path):
     path = _copy_scene(tiny_scene, tmp_path / "scene")
     scene = yaml.safe_load(path.read_text())
-    date, name = list(scene["fine"].items())[1]  # fine: coarse grids may differ (resampled)
+    fine = list(scene["fine"].items())
+    name = fine[1][1]  # a fine image: coarse grids may differ (they are resampled)
+    target = fine[-1][0]  # another date: a prediction never opens its target's fine image
     src = path.parent / name
     with rasterio.open(src) as ds:
         profile, data = ds.profile, ds.read()
@@ -135,7 +151,7 @@ def test_grids_of_different_sizes(tiny_scene, tmp_path):
             "predict",
             path,
             "--date",
-            str(date),
+            str(target),
             "--model",
             "naive-copy",
             "--out",
@@ -199,5 +215,6 @@ def test_evaluate_different_grids(tiny_scene, tmp_path):
     profile.update(height=32)
     with rasterio.open(b, "w", **profile) as ds:
         ds.write(data[:, :32])
-    assert_user_error(run("evaluate", a, b), "small.tif")
-    assert np.isfinite(data).all()
+    bands = data.shape[0]
+    sizes = (f"{bands}x64x64", f"{bands}x32x64")  # bands x rows x cols of each
+    assert_user_error(run("evaluate", a, b), "small.tif", *sizes)

@@ -1,4 +1,7 @@
-"""The raw CSIRO CIA/LGC layout: names, dates, headerless and ENVI files, `est-stfm prepare`."""
+"""The raw CSIRO CIA/LGC layouts: names, dates, headerless and ENVI files, `est-stfm prepare`.
+
+The layouts are the committed fakes of tests/data/csiro (tests/data/make_data.py); odd cases are
+written into tmp_path."""
 
 from __future__ import annotations
 
@@ -14,13 +17,24 @@ import rasterio
 import yaml
 
 from est_stfm.datasets import prepare_csiro
-from est_stfm.datasets.csiro import LAYOUTS, classify, raw_array, raw_shape
+from est_stfm.datasets.csiro import LAYOUTS, Prepared, classify, raw_array, raw_shape
 from est_stfm.errors import EstStfmError
 from est_stfm.io import GeoreferencingWarning
 from est_stfm.scene import load_scene
 
-ROWS, COLS = 12, 10
-CIA_DATES = {"2001_281_08oct": "20011007", "2001_290_17oct": "20011016"}
+DATA = Path(__file__).resolve().parents[1] / "data" / "csiro"
+"""The committed fake CSIRO layouts (tests/data/make_data.py): cia, cia_envi, lgc, lgc_raw."""
+ROWS, COLS = 12, 10  # the fake CIA files
+LGC_ROWS, LGC_COLS = 8, 16  # the fake LGC files
+CIA_DAYS = [dt.date(2001, 10, 8), dt.date(2001, 10, 17)]  # the folder (MODIS) dates
+LGC_DAYS = [dt.date(2004, 4, 16), dt.date(2004, 5, 2)]
+
+
+def stored(rows: int, cols: int, index: int) -> np.ndarray:
+    """The int16 values make_data.py stores in fake CSIRO image ``index`` (fine 2i, coarse
+    2i + 1 of the i-th date): unique per band, row and column, so an interleave mix-up shows."""
+    b, r, c = np.indices((6, rows, cols))
+    return (400 + 300 * b + cols * r + c + 20 * index).astype("<i2")
 
 
 def image(seed: int, bands: int = 6) -> np.ndarray:
@@ -37,19 +51,6 @@ def write_raw(path: Path, data: np.ndarray, interleave: str) -> Path:
     return path
 
 
-def cia_tree(root: Path) -> dict[str, np.ndarray]:
-    """The CIA folder layout (one folder per date) with headerless files; name -> array."""
-    arrays = {}
-    for i, (folder, landsat_day) in enumerate(CIA_DATES.items()):
-        doy = folder[5:8]
-        fine, coarse = image(2 * i), image(2 * i + 1)
-        name = f"L71093084_084{landsat_day}_HRF_modtran_surf_ref_agd66.bil"
-        write_raw(root / "Landsat" / folder / name, fine, "bil")
-        write_raw(root / "MODIS" / folder / f"MOD09GA_A2001{doy}.sur_refl.int", coarse, "bsq")
-        arrays[f"fine_{folder}"], arrays[f"coarse_{folder}"] = fine, coarse
-    return arrays
-
-
 def read_tif(path: Path) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
@@ -57,22 +58,63 @@ def read_tif(path: Path) -> np.ndarray:
             return ds.read()
 
 
+def check_values(res: Prepared, days: list[dt.date], rows: int, cols: int) -> None:
+    """Every written GeoTIFF holds the stored values of its raw file, band for band."""
+    for i, day in enumerate(days):
+        assert np.array_equal(read_tif(res.fine[day]), stored(rows, cols, 2 * i))
+        assert np.array_equal(read_tif(res.coarse[day]), stored(rows, cols, 2 * i + 1))
+    assert not list(DATA.rglob("*.aux.xml"))  # nothing written beside the raw files
+
+
 def test_cia_layout_headerless(tmp_path: Path) -> None:
-    arrays = cia_tree(tmp_path / "raw")
-    (tmp_path / "raw" / "notes.txt").write_text("not an image")
     with pytest.warns(GeoreferencingWarning, match="no georeferencing"):
-        res = prepare_csiro("cia", tmp_path / "raw", tmp_path / "out", rows=ROWS, cols=COLS)
-    d1, d2 = dt.date(2001, 10, 8), dt.date(2001, 10, 17)  # the folder (MODIS) dates
-    assert sorted(res.fine) == sorted(res.coarse) == [d1, d2]
+        res = prepare_csiro("cia", DATA / "cia", tmp_path / "out", rows=ROWS, cols=COLS)
+    d1, d2 = CIA_DAYS
+    assert sorted(res.fine) == sorted(res.coarse) == [d1, d2]  # notes.txt skipped
     assert res.scene.pairs_dates() == [d1, d2] and not res.georeferenced
-    assert np.array_equal(read_tif(res.fine[d1]), arrays["fine_2001_281_08oct"])  # BIL decoded
-    assert np.array_equal(read_tif(res.coarse[d2]), arrays["coarse_2001_290_17oct"])  # BSQ
+    check_values(res, CIA_DAYS, ROWS, COLS)  # Landsat BIL and MODIS BSQ decoded
     raw = yaml.safe_load(res.scene_path.read_text())
     assert raw["scale"] == 0.0001 and raw["fine"][d1] == "fine_2001-10-08.tif"
     with rasterio.open(res.fine[d1]) as ds:
         assert ds.descriptions[3] == "nir" and ds.dtypes[0] == "int16"
     values, valid = res.scene.read_fine(d1)
-    assert valid.all() and np.allclose(values, arrays["fine_2001_281_08oct"] * 1e-4)
+    assert valid.all() and np.allclose(values, stored(ROWS, COLS, 0) * 1e-4)
+    assert res.sources[res.fine[d2]].name.startswith("L71093084_08420011016_HRF")
+
+
+def test_cia_with_envi_headers_is_read_through_them(tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GeoreferencingWarning)
+        res = prepare_csiro("cia", DATA / "cia_envi", tmp_path / "out")  # size from the headers
+    assert res.georeferenced and res.scene.grid.crs.to_epsg() == 32755
+    assert res.scene.grid.transform.a == 25.0 and res.scene.grid.transform.c == 401012.5
+    assert res.scene.pairs_dates() == CIA_DAYS
+    check_values(res, CIA_DAYS, ROWS, COLS)  # the BIL header read as BIL
+    with rasterio.open(res.coarse[CIA_DAYS[0]]) as ds:
+        assert ds.descriptions == ("blue", "green", "red", "nir", "swir1", "swir2")
+
+
+def test_lgc_with_envi_headers_keeps_georeferencing(tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GeoreferencingWarning)
+        res = prepare_csiro("lgc", DATA / "lgc", tmp_path / "out")
+    assert res.georeferenced and res.scene.grid.crs.to_epsg() == 32755
+    assert res.scene.shape == (LGC_ROWS, LGC_COLS) and res.scene.pairs_dates() == LGC_DAYS
+    check_values(res, LGC_DAYS, LGC_ROWS, LGC_COLS)
+    with pytest.raises(EstStfmError) as exc:
+        prepare_csiro("lgc", DATA / "lgc", tmp_path / "out2", rows=LGC_ROWS + 1, cols=LGC_COLS)
+    assert "header" in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_lgc_headerless_needs_and_uses_the_size(tmp_path: Path) -> None:
+    with pytest.raises(EstStfmError, match="pass --rows N --cols N"):
+        prepare_csiro("lgc", DATA / "lgc_raw", tmp_path / "out")
+    with pytest.warns(GeoreferencingWarning):
+        res = prepare_csiro("lgc", DATA / "lgc_raw", tmp_path / "out", rows=LGC_ROWS, cols=LGC_COLS)
+    assert res.scene.shape == (LGC_ROWS, LGC_COLS) and res.scene.pairs_dates() == LGC_DAYS
+    check_values(res, LGC_DAYS, LGC_ROWS, LGC_COLS)
+    with pytest.raises(EstStfmError, match="not a whole number"):  # rows and columns swapped
+        prepare_csiro("lgc", DATA / "lgc_raw", tmp_path / "out", rows=LGC_COLS + 1, cols=LGC_ROWS)
 
 
 def test_flat_cia_names_pair_landsat_with_the_next_day_modis(tmp_path: Path) -> None:
@@ -86,29 +128,6 @@ def test_flat_cia_names_pair_landsat_with_the_next_day_modis(tmp_path: Path) -> 
     assert res.scene.pairs_dates() == [dt.date(2001, 10, 8)]
 
 
-def test_lgc_with_envi_headers_keeps_georeferencing(tmp_path: Path) -> None:
-    raw = tmp_path / "raw"
-    header = (
-        f"ENVI\nsamples = {COLS}\nlines = {ROWS}\nbands = 6\nheader offset = 0\n"
-        "file type = ENVI Standard\ndata type = 2\ninterleave = bsq\nbyte order = 0\n"
-        "map info = {UTM, 1.000, 1.000, 401012.500, 6152787.500, 25.0, 25.0, 55, South, "
-        "WGS-84, units=Meters}\n"
-    )
-    for name, seed in (("20040416_TM", 0), ("MOD09GA_A2004107.sur_refl", 1)):
-        write_raw(raw / f"{name}.int", image(seed), "bsq")
-        (raw / f"{name}.hdr").write_text(header)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", GeoreferencingWarning)
-        res = prepare_csiro("lgc", raw, tmp_path / "out")  # size from the headers
-    day = dt.date(2004, 4, 16)
-    assert res.georeferenced and res.scene.grid.crs.to_epsg() == 32755
-    assert res.scene.grid.transform.a == 25.0 and res.scene.grid.transform.c == 401012.5
-    assert np.array_equal(read_tif(res.coarse[day]), image(1))
-    with pytest.raises(EstStfmError) as exc:
-        prepare_csiro("lgc", raw, tmp_path / "out2", rows=ROWS + 1, cols=COLS)
-    assert "header" in str(exc.value)
-
-
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
@@ -118,9 +137,8 @@ def test_lgc_with_envi_headers_keeps_georeferencing(tmp_path: Path) -> None:
     ],
 )
 def test_size_errors(tmp_path: Path, options: dict, expected: str) -> None:
-    cia_tree(tmp_path / "raw")
     with pytest.raises(EstStfmError) as exc:
-        prepare_csiro("cia", tmp_path / "raw", tmp_path / "out", **options)
+        prepare_csiro("cia", DATA / "cia", tmp_path / "out", **options)
     message = str(exc.value)
     assert "\n" not in message and expected in message
 
@@ -163,13 +181,10 @@ def run_cli(*args: object) -> subprocess.CompletedProcess:
 
 
 def test_prepare_command(tmp_path: Path) -> None:
-    cia_tree(tmp_path / "raw")
-    res = run_cli("prepare", "cia", tmp_path / "raw", tmp_path / "out")
+    res = run_cli("prepare", "cia", DATA / "cia", tmp_path / "out")
     assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
     assert res.stderr.startswith("error: ") and "--rows" in res.stderr
-    res = run_cli(
-        "prepare", "cia", tmp_path / "raw", tmp_path / "out", "--rows", ROWS, "--cols", COLS
-    )
+    res = run_cli("prepare", "cia", DATA / "cia", tmp_path / "out", "--rows", ROWS, "--cols", COLS)
     assert res.returncode == 0, res.stderr
     assert "2 dates with both" in res.stdout
     assert res.stderr.startswith("warning: ") and "Traceback" not in res.stderr

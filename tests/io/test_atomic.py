@@ -9,7 +9,7 @@ import pytest
 from helpers import cli
 
 from est_stfm.errors import EstStfmError
-from est_stfm.io.atomic import atomic_target, atomic_write_text
+from est_stfm.io.atomic import atomic_target, atomic_write_text, check_output_folder
 
 
 def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
@@ -29,18 +29,38 @@ def test_directory_destination_is_a_user_error(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
 
 
-def test_folder_under_a_file_is_a_user_error(tmp_path: Path) -> None:
+def test_folder_under_a_file_is_a_user_error_naming_the_file(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
-    with pytest.raises(EstStfmError, match="cannot create the folder"):
-        atomic_write_text(tmp_path / "file" / "out.txt", "x")
+    with pytest.raises(EstStfmError, match=r"/file is a file, not a folder"):
+        atomic_write_text(tmp_path / "file" / "sub" / "out.txt", "x")
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_output_folder_check(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    assert check_output_folder(tmp_path / "new" / "deeper", "--out") == tmp_path / "new" / "deeper"
+    assert check_output_folder(tmp_path, "--out") == tmp_path
+    with pytest.raises(EstStfmError, match=r"^--out .*file is a file: give a folder"):
+        check_output_folder(tmp_path / "file", "--out")
+    with pytest.raises(EstStfmError, match=r"^--runs .*/file is a file, not a folder"):
+        check_output_folder(tmp_path / "file" / "runs", "--runs")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing made
 
 
 def test_predict_out_naming_a_directory_exits_2_with_one_line(capsys, tiny_scene, tmp_path):
     folder = tmp_path / "preds"
     folder.mkdir()
     code, out, err = cli(
-        capsys, "predict", tiny_scene, "--date", "2001-06-09", "--model", "naive-change",
-        "--out", folder, "--quiet",
+        capsys,
+        "predict",
+        tiny_scene,
+        "--date",
+        "2001-06-09",
+        "--model",
+        "naive-change",
+        "--out",
+        folder,
+        "--quiet",
     )
     assert code == 2
     assert err.startswith("error: ") and err.count("\n") == 1 and "is a directory" in err

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import rasterio.shutil
 from affine import Affine
 from rasterio.crs import CRS
 
@@ -231,6 +232,23 @@ def test_read_errors_are_one_line_and_name_the_file(tmp_path: Path) -> None:
     assert_one_line(exc, "directory")
     with pytest.raises(EstStfmError):
         read_raster(text, scale=0.0)
+
+
+def test_damaged_pixel_data_names_the_failed_block(tmp_path: Path) -> None:
+    """A file whose header reads but whose pixels are cut off: the error says what failed, not
+    rasterio's "See previous exception for details"."""
+    grid = make_grid(width=300, height=300)
+    whole = tmp_path / "whole.tif"
+    write_raster(whole, reflectance(grid), grid, scale=SCALE)
+    cog = tmp_path / "cog.tif"  # header first, pixel blocks after it
+    rasterio.shutil.copy(whole, cog, driver="COG")
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(cog.read_bytes()[: cog.stat().st_size // 2])
+    read_grid(cut)  # the header is intact
+    with pytest.raises(EstStfmError) as exc:
+        read_raster(cut, scale=SCALE)
+    assert_one_line(exc, "cut.tif", "IReadBlock failed")
+    assert "previous exception" not in str(exc.value)
 
 
 def test_same_grid_tolerance_crs_and_size() -> None:

@@ -4,6 +4,7 @@ fit, and as the starting point of fit --init."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,12 @@ from helpers import cli
 
 from est_stfm.errors import EstStfmError
 from est_stfm.models.checkpoint import load_model
-from est_stfm.models.pretrained import PRETRAINED, PretrainedWeights, load_pretrained
+from est_stfm.models.pretrained import (
+    PRETRAINED,
+    PretrainedWeights,
+    describe_pretrained,
+    load_pretrained,
+)
 from est_stfm.scene import load_scene
 from est_stfm.training import FitConfig, fit
 
@@ -32,12 +38,8 @@ def test_shipped_weights_load_match_their_entry_and_are_small():
     assert "2001-11-02" not in meta["training_dates"] and "2020-04-02" not in meta["training_dates"]
 
 
-def test_damaged_weights_are_refused(tmp_path, monkeypatch):
-    copy = tmp_path / "damaged"
-    shutil.copytree(PRETRAINED[NAME].directory, copy)
-    with open(copy / "model.safetensors", "r+b") as fh:
-        fh.seek(-4, 2)
-        fh.write(b"\x00\x01\x02\x03")
+def _local_entry(copy: Path) -> PretrainedWeights:
+    """The registry entry of NAME, pointing at the folder ``copy``."""
 
     @dataclasses.dataclass(frozen=True)
     class Local(PretrainedWeights):
@@ -45,8 +47,57 @@ def test_damaged_weights_are_refused(tmp_path, monkeypatch):
         def directory(self) -> Path:
             return copy
 
-    entry = Local(**{f.name: getattr(PRETRAINED[NAME], f.name) for f in dataclasses.fields(Local)})
-    monkeypatch.setitem(PRETRAINED, "damaged", entry)
+    return Local(**{f.name: getattr(PRETRAINED[NAME], f.name) for f in dataclasses.fields(Local)})
+
+
+def _expected_description(meta: dict) -> list[str]:
+    """What the one-line description must say, in the words of the weights' model.json."""
+    metrics, fit = meta["metrics"], meta["fit"]
+    return [
+        f"{len(meta['band_descriptions'])} bands ({', '.join(meta['band_descriptions'])})",
+        f"{metrics['steps']} steps (batch {fit['batch_size']} x {fit['patch_size']} px, "
+        f"{metrics['seconds'] / 60:.0f} min, seed {fit['seed']})",
+        f"{len(meta['training_dates'])} training dates, held out {', '.join(meta['holdout'])}",
+        f"validation {metrics['validation_score_best']:.3f} x naive-change RMSE",
+    ]
+
+
+def test_registry_facts_are_read_from_the_weights_metadata(tmp_path, monkeypatch):
+    entry = PRETRAINED[NAME]
+    meta = json.loads((entry.directory / "model.json").read_text())
+    record = entry.record
+    assert (record.preset, record.bands) == (meta["preset"], tuple(meta["band_descriptions"]))
+    assert record.validation_score == meta["metrics"]["validation_score_best"]
+    assert record.training_dates == tuple(meta["training_dates"])
+    assert record.holdout == tuple(meta["holdout"])
+    assert record.steps == meta["metrics"]["steps"] and record.seed == meta["fit"]["seed"]
+    assert record.validation_modes == tuple(v["mode"] for v in meta["validation"])
+    ((name, preset, line),) = describe_pretrained()
+    assert (name, preset) == (NAME, meta["preset"])
+    for part in _expected_description(meta):
+        assert part in line
+    # the description follows the file: other numbers in model.json, other numbers printed
+    copy = tmp_path / "other"
+    shutil.copytree(entry.directory, copy)
+    meta["metrics"] = {**meta["metrics"], "validation_score_best": 0.5, "steps": 7}
+    meta["holdout"] = ["2001-01-01"]
+    (copy / "model.json").write_text(json.dumps(meta))
+    monkeypatch.setitem(PRETRAINED, NAME, _local_entry(copy))
+    ((_, _, line),) = describe_pretrained()
+    assert "validation 0.500 x naive-change" in line and "7 steps" in line
+    assert "held out 2001-01-01;" in line
+    for part in _expected_description(meta):
+        assert part in line
+
+
+def test_damaged_weights_are_refused(tmp_path, monkeypatch):
+    copy = tmp_path / "damaged"
+    shutil.copytree(PRETRAINED[NAME].directory, copy)
+    with open(copy / "model.safetensors", "r+b") as fh:
+        fh.seek(-4, 2)
+        fh.write(b"\x00\x01\x02\x03")
+
+    monkeypatch.setitem(PRETRAINED, "damaged", _local_entry(copy))
     with pytest.raises(EstStfmError, match="damaged; reinstall"):
         load_pretrained("damaged")
     with pytest.raises(EstStfmError, match="no pretrained weights named 'nope'"):

@@ -25,6 +25,7 @@ def test_model_json_holds_the_fit_result_and_reads_back(tiny_scene, tmp_path):
     assert FitResult.read(tmp_path / "m") == result
     assert result.holdout == [held_out] and held_out not in result.training_dates
     assert result.validation_modes == ["none"]  # 3 dates left, 64 px: nothing to validate on
+    assert not result.metrics.best_is_base  # nothing validates: the trained weights are kept
     assert result.metrics.epochs == 1 and result.metrics.steps > 0
     assert result.world_size == 1 and len(result.rank_weight_sha256) == 1
 

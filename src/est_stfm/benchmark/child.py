@@ -18,6 +18,7 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from est_stfm.errors import EstStfmError
+from est_stfm.errors import EstStfmError, format_error
 from est_stfm.scene import load_scene
 from est_stfm.scene.dates import parse_date
 
@@ -152,6 +153,7 @@ def run_child(job: Job, workdir: Path, name: str, timeout_s: float | None) -> Ch
     result_path.unlink(missing_ok=True)
     peak_path.unlink(missing_ok=True)
     spec = {**dataclasses.asdict(job), "result": str(result_path), "peak": str(peak_path)}
+    spec["parent"] = os.getpid()  # the child ends when this process dies (kill -9 included)
     job_path.write_text(json.dumps(spec, indent=2, default=str) + "\n", encoding="utf-8")
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[2])  # importable even when not installed
@@ -199,15 +201,17 @@ def run_child(job: Job, workdir: Path, name: str, timeout_s: float | None) -> Ch
 
 def run_job(job: Job) -> FitRecord | PredictRecord:
     """Do what ``job`` says in this process (the child's work)."""
-    scene = load_scene(job.scene)
     if isinstance(job, FitJob):
         from est_stfm.training import FitConfig, fit
 
-        fit(scene, job.out, FitConfig(**job.config), progress=False)
+        cfg = FitConfig(**job.config)
+        scene = load_scene(job.scene, hidden_fine=cfg.holdout, hidden_coarse=cfg.holdout)
+        fit(scene, job.out, cfg, progress=False)
         return FitRecord.read(job.out)
     from est_stfm.inference.predict import predict_to_file
     from est_stfm.methods import resolve_method
 
+    scene = load_scene(job.scene, hidden_fine=[job.date])  # the target's truth stays unopened
     method = resolve_method(job.method, scene)
     fused = predict_to_file(scene, job.date, method, job.out, job.reference, pairs="1")
     return PredictRecord(fused.reference.isoformat(), method.name)
@@ -223,14 +227,40 @@ def read_job(spec: dict[str, Any]) -> Job:
     return kind(**{f.name: spec[f.name] for f in dataclasses.fields(kind) if f.name in spec})
 
 
+def exit_with_parent(parent: int | None) -> None:
+    """End this process when the benchmark process ``parent`` that started it dies, even by
+    ``kill -9``: an orphaned fit or prediction would go on writing into the run folder that a
+    resumed benchmark clears and reuses. Linux: the kernel's parent-death signal; elsewhere a
+    thread that watches the parent id."""
+    if not parent:
+        return
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # already gone before the watch began
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def child_main(argv: Sequence[str] | None = None) -> None:
     """Entry point of a child process: run the job file given as the only argument."""
     args = list(sys.argv[1:] if argv is None else argv)
     spec = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+    exit_with_parent(spec.get("parent"))
     try:
         record = run_job(read_job(spec))
     except EstStfmError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(format_error(exc), file=sys.stderr)
         sys.exit(2)
     finally:
         if spec.get("peak"):

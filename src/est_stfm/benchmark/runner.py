@@ -37,10 +37,10 @@ from est_stfm.benchmark.protocol import (
 )
 from est_stfm.benchmark.report import RunInfo, environment, load_average, results_markdown
 from est_stfm.benchmark.results import Row, results_csv, rows_from_csv
-from est_stfm.errors import EstStfmError
+from est_stfm.errors import EstStfmError, format_error
 from est_stfm.evaluation.cluster import cluster_agreement
+from est_stfm.evaluation.compare import read_reflectance
 from est_stfm.evaluation.metrics import evaluate_arrays
-from est_stfm.io import read_raster
 from est_stfm.io.atomic import atomic_write_text
 from est_stfm.scene import load_scene
 
@@ -81,7 +81,7 @@ def _select(kind: str, wanted: Iterable[str], available: list[str]) -> list[str]
 def _score(pred_path: Path, plan: CasePlan, row: Row, log: Log) -> None:
     """Fill ``row`` with the metric suite and clustering agreement of a prediction."""
     case, scene = plan.case, plan.scene
-    pred, pred_valid = read_raster(pred_path, scene.scale)
+    pred, pred_valid = read_reflectance(pred_path)  # the scale and offset predict wrote
     truth, truth_valid = scene.read_fine(case.target)
     valid = pred_valid & truth_valid
     report = evaluate_arrays(
@@ -113,7 +113,7 @@ def _fit(plan: CasePlan, method: MethodSpec, workdir: Path, row: Row, log: Log) 
         saved = FitRecord.read(model_dir)
         check_training_dates(saved.training_dates, plan.train, plan.case.target)
     except EstStfmError as exc:
-        row.status = f"error: {exc}"
+        row.status = format_error(exc)
         return None
     return model_dir
 
@@ -234,7 +234,7 @@ def run_benchmark(
             status = (
                 f"skipped: scene {case.scene} not prepared"
                 if isinstance(exc, FileNotFoundError)
-                else f"error: {exc}"
+                else format_error(exc)
             )
             log(f"{case.id}: {status}")
             rows += [

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from est_stfm.errors import EstStfmError
+from est_stfm.errors import EstStfmError, format_error
 
 app = typer.Typer(
     add_completion=False,
@@ -24,5 +24,5 @@ def main() -> None:
     try:
         app()
     except EstStfmError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(format_error(exc), err=True)
         sys.exit(2)

@@ -33,7 +33,11 @@ def benchmark(
 ) -> None:
     """Run a benchmark protocol: fit and predict each (case, method) in a fresh process, score."""
     from est_stfm.benchmark.runner import run_benchmark
+    from est_stfm.io.atomic import check_output_folder
 
+    check_output_folder(out, "--out")
+    if runs is not None:
+        check_output_folder(runs, "--runs")
     res = run_benchmark(
         protocol, out, runs_dir=runs, only=only or [], methods=methods or [], resume=resume
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import typer
 
 from est_stfm.cli.app import app
 from est_stfm.cli.options import Mask, Scale, Seed, json_option
+from est_stfm.io.atomic import check_output_file
 
 
 @app.command()
@@ -30,14 +30,17 @@ def cluster(
     """K-means on the fused and on the real image; print agreement, kappa and ARI of the maps."""
     from est_stfm.evaluation.cluster import cluster_files
 
+    for target in (json_out, figure):
+        if target is not None:
+            check_output_file(target)
     rep = cluster_files(pred, truth, k=k, seed=seed, scale=scale, mask=mask)
     scores = f"agreement {rep.agreement:.4f}, kappa {rep.kappa:.4f}, ARI {rep.ari:.4f}"
     typer.echo(f"k-means, k = {k}, seed {seed}: {scores}")
     typer.echo(f"({rep.valid_pixels} valid pixels, centroids fitted on {rep.sample_pixels})")
     if json_out:
-        from est_stfm.io.atomic import atomic_write_text
+        from est_stfm.io.jsonfile import write_json
 
-        atomic_write_text(json_out, json.dumps(rep.to_dict(), indent=2) + "\n")
+        write_json(json_out, rep.to_dict())
     if figure:
         from est_stfm.evaluation.figures import cluster_figure
 

@@ -20,7 +20,9 @@ def demo(
 ) -> None:
     """Synthetic scene -> fit -> predict a held-out date -> metrics table and quick-look PNG."""
     from est_stfm.demo import run_demo
+    from est_stfm.io.atomic import check_output_folder
 
+    check_output_folder(out, "--out")
     typer.echo(f"demo: synthetic {size}x{size} scene, fitting {model} for {epochs} epochs ...")
     res = run_demo(out, epochs=epochs, size=size, seed=seed, model=model)
     typer.echo(

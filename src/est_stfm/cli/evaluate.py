@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import typer
 
 from est_stfm.cli.app import app
 from est_stfm.cli.options import Scale, json_option, mask_option
+from est_stfm.io.atomic import check_output_file
 
 
 @app.command()
@@ -35,15 +35,18 @@ def evaluate(
     from est_stfm.evaluation.compare import band_names, load_pair
     from est_stfm.evaluation.table import band_table, write_csv
 
+    for target in (json_out, csv_out, figure):
+        if target is not None:
+            check_output_file(target)
     pred_img, truth_img, valid = load_pair(pred, truth, scale=scale, mask=mask)
     report = evaluate_arrays(pred_img, truth_img, valid, ergas_ratio=ratio)
     names = band_names(truth)
     typer.echo(band_table(report, names))
     typer.echo(f"({report.valid_pixels} valid pixels, reflectance scale, ERGAS ratio {ratio:.4g})")
     if json_out:
-        from est_stfm.io.atomic import atomic_write_text
+        from est_stfm.io.jsonfile import write_json
 
-        atomic_write_text(json_out, json.dumps(report.to_dict(), indent=2) + "\n")
+        write_json(json_out, report.to_dict())
     if csv_out:
         write_csv(csv_out, report, names)
     if figure:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from est_stfm.cli.app import app
+from est_stfm.io.atomic import check_output_folder
 from est_stfm.scene import user_date
 
 
@@ -56,7 +57,10 @@ def fit(
         bool | None, typer.Option("--tensorboard", help="also log to OUT/tensorboard")
     ] = None,
     resume: Annotated[
-        bool, typer.Option(help="continue the interrupted run in --out with its saved settings")
+        bool,
+        typer.Option(
+            help="continue the interrupted run in --out (options given must equal its saved ones)"
+        ),
     ] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
@@ -85,8 +89,10 @@ def fit(
         "holdout": [user_date(d) for d in holdout] if holdout else None,
         "overrides": parse_overrides(set_) if set_ else None,
     }
+    check_output_folder(out, "--out")
     cfg = resolve_fit_config(given, config, resume, out)
-    loaded = [load_scene(s) for s in scenes]
+    held = cfg.holdout  # never opened, not even by the scene checks
+    loaded = [load_scene(s, hidden_fine=held, hidden_coarse=held) for s in scenes]
     _, result = run_fit(loaded, out, cfg, progress=not quiet, resume=resume)
     if result.world_size > 1 and int(os.environ.get("RANK", "0")) != 0:
         return

@@ -12,6 +12,7 @@ from est_stfm.cli.options import Quiet
 from est_stfm.errors import EstStfmError
 from est_stfm.inference.references import DEFAULT_PAIRS
 from est_stfm.inference.tiles import DEFAULT_HALO, DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling
+from est_stfm.io.atomic import check_output_file
 
 
 @app.command()
@@ -52,9 +53,10 @@ def predict(
     from est_stfm.scene import load_scene
 
     check_tiling(tile, overlap, halo)
+    check_output_file(out)
     if adapt_steps < 0:
         raise EstStfmError(f"--adapt-steps {adapt_steps}: give 0 (off) or a positive number")
-    sc = load_scene(scene)
+    sc = load_scene(scene, hidden_fine=[date])  # the target's fine image is never opened
     method = resolve_method(model, sc)
     if adapt_steps:
         from est_stfm.inference.adapt import adapt_method

@@ -52,7 +52,7 @@ from affine import Affine
 from rasterio.windows import Window
 
 from est_stfm.errors import EstStfmError
-from est_stfm.io.atomic import atomic_target
+from est_stfm.io.atomic import atomic_target, check_output_folder
 from est_stfm.io.raster import GeoreferencingWarning, Grid, quiet_georeferencing
 from est_stfm.scene import Scene, load_scene, save_scene
 
@@ -310,6 +310,7 @@ def prepare_csiro(
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     if not raw_dir.is_dir():
         raise EstStfmError(f"{raw_dir} is not a folder: give the folder of the raw CSIRO files")
+    check_output_folder(out_dir, "output folder")
     images = find_images(raw_dir)
     kinds = {f.kind for f in images}
     if kinds != {"fine", "coarse"}:

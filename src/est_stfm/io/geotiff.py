@@ -116,10 +116,6 @@ def write_raster(
     if not np.issubdtype(out_dtype, np.integer):
         profile.pop("predictor", None)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise EstStfmError(f"cannot create the folder of {path}: {exc.strerror or exc}") from None
-    try:
         with (
             quiet_georeferencing(),
             atomic_target(path) as tmp,

@@ -147,16 +147,14 @@ class Grid:
         return profile
 
 
-
-
-
-
 def open_error(path: Path, exc: Exception) -> EstStfmError:
     """The one-line error for a raster that cannot be opened: missing, a folder, or unreadable."""
     if not path.exists():
         return EstStfmError(f"raster not found: {path} (check the path)")
     if path.is_dir():
         return EstStfmError(f"{path} is a directory, not a raster: give the path of an image file")
+    if "previous exception" in str(exc) and exc.__cause__ is not None:
+        exc = exc.__cause__  # rasterio's "Read failed. See previous exception for details."
     reason = " ".join(str(exc).split())
     return EstStfmError(
         f"cannot read {path} as a raster ({reason}): give a GeoTIFF, an ENVI file with its .hdr "
@@ -216,10 +214,6 @@ def _band_indexes(bands: Sequence[int] | None, count: int, path: Path) -> list[i
             "(bands are numbered from 1)"
         )
     return out
-
-
-
-
 
 
 def read_raster(

@@ -88,7 +88,7 @@ def list_archs() -> list[str]:
 
 def get_preset(name: str) -> Preset:
     """The preset ``name``; a one-line user error naming the available ones if unknown."""
-    preset = _PRESETS.get(name)
+    preset = _PRESETS.get(name) if isinstance(name, str) else None
     if preset is None:
         raise EstStfmError(f"unknown model {name!r}; available: {', '.join(_PRESETS)}")
     return preset
@@ -96,7 +96,7 @@ def get_preset(name: str) -> Preset:
 
 def get_arch(name: str) -> Architecture:
     """The architecture ``name``; a one-line user error naming the known ones if unknown."""
-    arch = _ARCHITECTURES.get(name)
+    arch = _ARCHITECTURES.get(name) if isinstance(name, str) else None
     if arch is None:
         raise EstStfmError(
             f"unknown model architecture {name!r}; known: {', '.join(_ARCHITECTURES)}"

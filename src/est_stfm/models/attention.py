@@ -8,8 +8,8 @@ Top-K sparse attention keeps, in every row of the ``c x c`` map, only the ``k`` 
 (the rest are set to ``-inf`` before the softmax). Several branches with different ``k`` run in
 parallel and are mixed by learnable scalar weights. Because every branch output is
 ``softmax_i(A) @ v``, the module mixes the probability maps first and does a single matmul:
-``(sum_i w_i softmax_i(A)) @ v``. All branch masks come from one sort of each row, so ties are
-broken the same way in every branch.
+``(sum_i w_i softmax_i(A)) @ v``. All branch masks come from one sort of each row and the ranks
+it gives (an argsort of the order), so ties are broken the same way in every branch.
 
 :func:`topk_attention_reference` is the plain, branch-by-branch formulation used by the tests to
 check the efficient one.

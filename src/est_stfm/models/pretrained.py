@@ -1,16 +1,20 @@
 """Pretrained weights shipped inside the package, by name, checked by SHA-256 before loading.
 
 ``est-stfm predict SCENE --model est-stfm-small-stf6`` predicts with no fit at all, and
-``est-stfm fit SCENE --init est-stfm-small-stf6`` fine-tunes from them. Each entry says what the
-weights are (preset, bands in order, value convention), what they were trained on, their
-validation numbers, and where they are weak. Weights are read with safetensors (no pickle); a
+``est-stfm fit SCENE --init est-stfm-small-stf6`` fine-tunes from them. Each entry says what a
+user must know that the weights' files cannot (value convention, where the training scenes came
+from, where the weights are weak, the SHA-256); every fact their own ``model.json`` records
+(preset, bands, training dates and length, held-out dates, validation score) is read from it, so
+the description cannot drift from the weights. Weights are read with safetensors (no pickle); a
 file whose SHA-256 differs from the registry's is refused.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass
+from functools import cached_property
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -19,27 +23,108 @@ from torch import nn
 
 from est_stfm.errors import EstStfmError
 
+VALIDATION_MODES = {"dates": "a held-out date", "spatial": "a spatial strip", "none": "none"}
+"""How ``model.json``'s validation modes read in a description."""
+
 
 @dataclass(frozen=True)
-class PretrainedWeights:
-    """One set of shipped weights and what a user must know before trusting them."""
+class TrainingRecord:
+    """What the weights' ``model.json`` records about them and their training."""
 
-    name: str
     preset: str
     bands: tuple[str, ...]
     """Band order the weights expect (the scene must have these bands in this order)."""
+    training_dates: tuple[str, ...]
+    holdout: tuple[str, ...]
+    """Dates never trained on (the benchmark targets)."""
+    steps: int
+    batch_size: int
+    patch_size: int
+    seconds: float
+    seed: int
+    validation_score: float | None
+    """Best validation RMSE / naive-change RMSE (mean over the validated scenes)."""
+    validation_modes: tuple[str, ...]
+    """How each training scene was validated: ``dates``, ``spatial`` or ``none``."""
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, Any]) -> TrainingRecord:
+        """The record of a ``model.json`` as :func:`~est_stfm.models.checkpoint.read_metadata`
+        returns it; a one-line error if a field is missing."""
+        try:
+            fit, metrics = meta["fit"], meta["metrics"]
+            return cls(
+                preset=meta["preset"],
+                bands=tuple(meta["band_descriptions"]),
+                training_dates=tuple(meta["training_dates"]),
+                holdout=tuple(meta.get("holdout") or ()),
+                steps=metrics["steps"],
+                batch_size=fit["batch_size"],
+                patch_size=fit["patch_size"],
+                seconds=metrics["seconds"],
+                seed=fit["seed"],
+                validation_score=metrics["validation_score_best"],
+                validation_modes=tuple(v["mode"] for v in meta["validation"]),
+            )
+        except (KeyError, TypeError) as exc:
+            raise EstStfmError(
+                f"pretrained weights' model.json lacks {exc}: reinstall est-stfm"
+            ) from None
+
+    def summary(self) -> str:
+        """One line: length of training, held-out dates, validation score."""
+        modes = Counter(self.validation_modes)
+        validated = ", ".join(
+            f"{VALIDATION_MODES.get(m, m)} on {n} scene{'s' * (n > 1)}" for m, n in modes.items()
+        )
+        score = "n/a" if self.validation_score is None else f"{self.validation_score:.3f}"
+        return (
+            f"{self.steps} steps (batch {self.batch_size} x {self.patch_size} px, "
+            f"{self.seconds / 60:.0f} min, seed {self.seed}), {len(self.training_dates)} "
+            f"training dates, held out {', '.join(self.holdout) or 'none'}; validation "
+            f"{score} x naive-change RMSE ({validated})"
+        )
+
+
+@dataclass(frozen=True)
+class PretrainedWeights:
+    """One set of shipped weights: what their files record and what a user must know besides."""
+
+    name: str
     values: str
     """The value convention of the inputs and outputs."""
     training_data: str
+    """Where the training scenes came from (``model.json`` holds only their paths)."""
     weak: str
     """Where they are known to be weak."""
     sha256: str
-    metrics: dict[str, Any] = field(default_factory=dict)
 
     @property
     def directory(self) -> Path:
         """The model directory inside the installed package."""
         return Path(str(files("est_stfm") / "weights" / self.name))
+
+    @cached_property
+    def record(self) -> TrainingRecord:
+        """The facts of the weights' own ``model.json`` (read once)."""
+        from est_stfm.models.checkpoint import read_metadata
+
+        return TrainingRecord.from_metadata(read_metadata(self.directory))
+
+    @property
+    def preset(self) -> str:
+        """The architecture preset (from ``model.json``)."""
+        return self.record.preset
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        """Band order the weights expect (from ``model.json``)."""
+        return self.record.bands
+
+    def description(self) -> str:
+        """The line ``est-stfm models`` prints after the preset."""
+        bands = f"{len(self.bands)} bands ({', '.join(self.bands)})"
+        return f"{bands}; {self.record.summary()}; trained on {self.training_data}"
 
 
 PRETRAINED: dict[str, PretrainedWeights] = {}
@@ -52,13 +137,10 @@ def _register(weights: PretrainedWeights) -> None:
 _register(
     PretrainedWeights(
         name="est-stfm-small-stf6",
-        preset="est-stfm-small",
-        bands=("blue", "green", "red", "nir", "swir1", "swir2"),
         values="reflectance 0-1 (after the scene's scale/offset), coarse on the fine grid",
         training_data=(
-            "288 steps (batch 4, 96 px, 51 min on a shared 2-core CPU, seed 0) on 4 synthetic "
-            "scenes (192 x 192, 6 dates, coarse factor 16) + CIA 2001-10-08/10-17 + Kranj "
-            "2020-03-08/03-17; the benchmark targets CIA 2001-11-02 and Kranj 2020-04-02 held out"
+            "4 synthetic scenes (192 x 192, 6 dates, coarse factor 16), CIA and Kranj on a "
+            "shared 2-core CPU"
         ),
         weak=(
             "short training on mostly synthetic data; trained only on 6-band Landsat-like "
@@ -66,11 +148,6 @@ _register(
             "sensors, band orders, NDVI or temperature; always compare with naive-change"
         ),
         sha256="2b8cfe6ba71246ec2f0f2bb9319dc159ec22add14c8215f007dd1d3215c77cff",
-        metrics={
-            "validation_score": 0.811,
-            "validation": "mean RMSE / naive-change RMSE over the held-out last date of each "
-            "synthetic scene and CIA's right 15 % strip",
-        },
     )
 )
 
@@ -98,7 +175,4 @@ def load_pretrained(name: str) -> tuple[nn.Module, dict[str, Any]]:
 
 def describe_pretrained() -> list[tuple[str, str, str]]:
     """(name, preset, one-line summary) for every shipped set of weights."""
-    return [
-        (w.name, w.preset, f"{len(w.bands)} bands ({', '.join(w.bands)}); {w.training_data}")
-        for w in PRETRAINED.values()
-    ]
+    return [(w.name, w.preset, w.description()) for w in PRETRAINED.values()]

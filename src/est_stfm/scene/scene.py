@@ -9,7 +9,9 @@ extent or CRS) must overlap the fine grid and is then resampled onto it on the f
 window (same-grid images are read as they are); a file whose pixels are all nodata is an error,
 and so is a reflectance scale that puts most sampled values far outside [-0.1, 1.5]. Fine
 images without georeferencing are accepted with a
-:class:`~est_stfm.io.raster.GeoreferencingWarning`.
+:class:`~est_stfm.io.raster.GeoreferencingWarning`. Images named hidden (a held-out date, a
+prediction's target) are not opened by :func:`load_scene` at all: each one is checked the same
+way when it is first read.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from est_stfm.scene.checks import (
 )
 from est_stfm.scene.dates import DateLike, dates_text, parse_date, user_date
 from est_stfm.scene.options import SectionOptions
-from est_stfm.scene.spec import SceneSpec, parse_scene_spec
+from est_stfm.scene.spec import ImageFile, SceneSpec, parse_scene_spec
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,55 @@ class ImageSource:
     """Band numbers (from 1) to read; None: all."""
     placement: Placement | None = None
     """None when the file is on the fine grid; else how it is resampled onto it."""
+
+
+@dataclass(frozen=True)
+class ImageChecks:
+    """The checks every image of the scene file ``scene`` passes against the fine ``grid``
+    (defined by the fine image ``grid_name``); ``unit`` None: the file writes no unit."""
+
+    scene: Path
+    grid: Grid
+    grid_name: str
+    unit: str | None
+
+    def placed(
+        self,
+        kind: str,
+        day: dt.date,
+        image: ImageFile,
+        opts: SectionOptions,
+        image_grid: Grid | None = None,
+    ) -> tuple[Grid, ImageSource | None]:
+        """The image's own grid, checked against the fine grid, and how it is read (None: as it
+        is); ``image_grid`` when already opened."""
+        if image_grid is None:
+            image_grid = open_image(self.scene, f"{kind} image for {day}", image)
+        what = f"{kind} {day} {image.name}"
+        place = None
+        if kind == "fine":
+            check_fine(what, image_grid, self.grid_name, self.grid)
+        else:
+            place = place_coarse(what, image_grid, self.grid_name, self.grid)
+            if place is not None:
+                check_one_nodata(what, image_grid, opts)
+        if image.bands is None and place is None:
+            return image_grid, None
+        return image_grid, ImageSource(image.path, image.bands, place)
+
+    def mask(
+        self, kind: str, day: dt.date, image: ImageFile, image_grid: Grid, opts: SectionOptions
+    ) -> None:
+        """The image's mask, if it has one, lies on the image's grid."""
+        mask = opts.masks.get(day)
+        if mask is not None:
+            check_mask(self.scene, f"{kind} mask for {day}", mask, image.path, image_grid)
+
+    def values(
+        self, kind: str, day: dt.date, image: ImageFile, image_grid: Grid, opts: SectionOptions
+    ) -> None:
+        """The image holds valid pixels on a plausible scale."""
+        check_values(f"{kind} {day} {image.name}", image, image_grid, opts, self.unit)
 
 
 @dataclass
@@ -73,6 +124,10 @@ class Scene:
     """``(kind, date) -> ImageSource`` for images read with a band choice or resampled."""
     coarse_factor_given: float | None = None
     """The scene file's ``coarse_factor``, if written."""
+    hidden: dict[tuple[str, dt.date], ImageFile] = field(default_factory=dict)
+    """``(kind, date) -> image`` that :func:`load_scene` did not open: checked when first read."""
+    checks: ImageChecks | None = None
+    """The checks :func:`load_scene` ran, kept for the hidden images."""
 
     def __post_init__(self) -> None:
         if self.fine_options is None:
@@ -132,6 +187,9 @@ class Scene:
     ) -> tuple[np.ndarray, np.ndarray]:
         day, path = self._find(kind, date)
         opts = self.options(kind)
+        hidden = self.hidden.get((kind, day))
+        if hidden is not None and hidden.path == path:
+            self._check_hidden(kind, day, hidden)
         source = self.sources.get((kind, day))
         if source is not None and source.path != path:
             source = None  # the path was replaced after loading: read it as it is
@@ -166,6 +224,17 @@ class Scene:
             image[:, ~clear] = 0.0
             valid &= clear
         return image, valid
+
+    def _check_hidden(self, kind: str, day: dt.date, image: ImageFile) -> None:
+        """Check a hidden image as :func:`load_scene` checks the others; then it is not hidden."""
+        if self.checks is not None:
+            opts = self.options(kind)
+            image_grid, source = self.checks.placed(kind, day, image, opts)
+            self.checks.mask(kind, day, image, image_grid, opts)
+            self.checks.values(kind, day, image, image_grid, opts)
+            if source is not None:
+                self.sources[(kind, day)] = source
+        del self.hidden[(kind, day)]
 
     def _mask_clear(
         self,
@@ -235,44 +304,59 @@ def _read_spec(path: Path) -> SceneSpec:
     return parse_scene_spec(path, read_yaml(path, "scene file"))
 
 
-def load_scene(path: str | Path) -> Scene:
-    """Read and validate a scene file; every problem is a one-line :class:`EstStfmError`."""
+def load_scene(
+    path: str | Path,
+    *,
+    hidden_fine: Iterable[DateLike] = (),
+    hidden_coarse: Iterable[DateLike] = (),
+) -> Scene:
+    """Read and validate a scene file; every problem is a one-line :class:`EstStfmError`.
+
+    ``hidden_fine`` and ``hidden_coarse`` name dates whose fine (coarse) image must not be opened
+    now, e.g. held-out dates or the date to predict: no check opens them, and each is checked only
+    when first read (:meth:`Scene.read_fine`, :meth:`Scene.read_coarse`). Dates the scene does
+    not list are ignored.
+    """
     path = Path(os.path.abspath(Path(path).expanduser()))
     spec = _read_spec(path)
     kinds = ("fine", "coarse")
+    hide = {"fine": set(map(user_date, hidden_fine)), "coarse": set(map(user_date, hidden_coarse))}
     images = {kind: spec.section_images(kind, path.parent) for kind in kinds}
     options = {kind: spec.section_options(kind, path.parent) for kind in kinds}
+    opened = {
+        kind: {day: im for day, im in images[kind].items() if day not in hide[kind]}
+        for kind in kinds
+    }
+    if not opened["fine"]:
+        raise EstStfmError(
+            f"every fine image of {path} is hidden ({dates_text(images['fine'])}), but one is "
+            "needed for the grid: add a fine image of another date to the scene file"
+        )
 
-    first_day, first = next(iter(images["fine"].items()))
+    first_day, first = next(iter(opened["fine"].items()))
     grid = open_image(path, f"fine image for {first_day}", first)
-    grids: dict[tuple[str, dt.date], Grid] = {("fine", first_day): grid}
+    checks = ImageChecks(path, grid, first.name, spec.unit if spec.unit_given else None)
+    grids: dict[tuple[str, dt.date], Grid] = {}
     sources: dict[tuple[str, dt.date], ImageSource] = {}
     for kind in kinds:
-        for day, image in images[kind].items():
-            image_grid = grids.get((kind, day)) or open_image(
-                path, f"{kind} image for {day}", image
-            )
-            grids[(kind, day)] = image_grid
-            what = f"{kind} {day} {image.name}"
-            place = None
-            if kind == "fine" and day != first_day:
-                check_fine(what, image_grid, first.name, grid)
-            elif kind == "coarse":
-                place = place_coarse(what, image_grid, first.name, grid)
-                if place is not None:
-                    check_one_nodata(what, image_grid, options[kind])
-            if image.bands is not None or place is not None:
-                sources[(kind, day)] = ImageSource(image.path, image.bands, place)
+        for day, image in opened[kind].items():
+            known = grid if (kind, day) == ("fine", first_day) else None
+            grids[(kind, day)], source = checks.placed(kind, day, image, options[kind], known)
+            if source is not None:
+                sources[(kind, day)] = source
     for kind in kinds:
-        for day, mask in options[kind].masks.items():
-            image_path = images[kind][day].path
-            check_mask(path, f"{kind} mask for {day}", mask, image_path, grids[(kind, day)])
+        for day, image in opened[kind].items():
+            checks.mask(kind, day, image, grids[(kind, day)], options[kind])
     warn_georeferencing(path, grid, first.name)
-    unit = spec.unit if spec.unit_given else None
     for kind in kinds:
-        for day, image in images[kind].items():
-            what = f"{kind} {day} {image.name}"
-            check_values(what, image, grids[(kind, day)], options[kind], unit)
+        for day, image in opened[kind].items():
+            checks.values(kind, day, image, grids[(kind, day)], options[kind])
+    hidden = {
+        (kind, day): image
+        for kind in kinds
+        for day, image in images[kind].items()
+        if day in hide[kind]
+    }
     return Scene(
         path=path,
         scale=options["fine"].scale,
@@ -285,4 +369,6 @@ def load_scene(path: str | Path) -> Scene:
         coarse_options=options["coarse"],
         sources=sources,
         coarse_factor_given=spec.coarse_factor,
+        hidden=hidden,
+        checks=checks,
     )

@@ -2,7 +2,8 @@
 
 ``est-stfm fit --config fit.yaml`` reads the YAML keys below (command-line options override
 them); the resolved config is saved next to the weights as ``fit_config.yaml`` (and inside
-``model.json``), so a run can always be repeated. Example::
+``model.json``), so a run can always be repeated. ``--resume`` continues with the settings saved
+in the training state; settings given again must equal them. Example::
 
     model: est-stfm-small
     epochs: 30
@@ -27,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from est_stfm.errors import EstStfmError, condense
 from est_stfm.io.atomic import atomic_write_text
 from est_stfm.io.yaml import read_yaml
+from est_stfm.training.state import STATE_FILE, load_train_info
 
 
 class FitConfig(BaseModel):
@@ -119,17 +121,60 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def saved_fit_config(out: str | Path) -> FitConfig:
+    """The settings of the interrupted run in the output folder ``out`` (its training state)."""
+    path = Path(out) / STATE_FILE
+    info = load_train_info(path)
+    try:
+        return FitConfig.model_validate(info["config"])
+    except (KeyError, TypeError, pydantic.ValidationError):
+        raise EstStfmError(
+            f"{path} holds no valid fit settings: start a new run without --resume"
+        ) from None
+
+
+def _shown(value: Any) -> str:
+    """A setting's value as a message shows it."""
+    if value is None:
+        return "not set"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _comparable(key: str, value: Any) -> Any:
+    """The value of setting ``key`` as compared: held-out dates in any order are the same."""
+    return sorted(set(value)) if key == "holdout" else value
+
+
+def _check_unchanged(saved: FitConfig, values: dict[str, Any], out: str | Path) -> None:
+    """Settings given for a resumed run must equal the saved ones; else one line naming each."""
+    wanted = make_fit_config({**saved.model_dump(), **values})
+    shown_saved, shown_wanted = saved.model_dump(mode="json"), wanted.model_dump(mode="json")
+    differ = [
+        f"{key} saved {_shown(shown_saved[key])}, given {_shown(shown_wanted[key])}"
+        for key in values
+        if _comparable(key, getattr(wanted, key)) != _comparable(key, getattr(saved, key))
+    ]
+    if differ:
+        raise EstStfmError(
+            f"--resume continues the run saved in {out} with its own settings, but "
+            f"{'; '.join(differ)}: give the saved values (or none), or start a new run in "
+            "another --out folder"
+        )
+
+
 def resolve_fit_config(
     given: dict[str, Any], config: str | Path | None, resume: bool, out: str | Path
-) -> FitConfig | None:
-    """The settings of a fit from the options a user gave (``None`` values: not given) over a
-    config file. ``resume``: ``None`` (the run continues with its saved settings; giving
-    settings is an error)."""
+) -> FitConfig:
+    """The settings of a fit: the options a user gave (``None`` values: not given) over a config
+    file. With ``resume``, the settings saved in ``out``: given settings must equal them."""
     given = {k: v for k, v in given.items() if v is not None}
-    if resume:
-        if given or config:
-            flags = ", ".join(f"--{k.replace('_', '-')}" for k in given) or "--config"
-            raise EstStfmError(f"--resume continues with the settings saved in {out}: drop {flags}")
-        return None
-    values = read_fit_config(config) if config else {}
-    return make_fit_config({**values, **given})
+    values = {**(read_fit_config(config) if config else {}), **given}
+    if not resume:
+        return make_fit_config(values)
+    saved = saved_fit_config(out)
+    _check_unchanged(saved, values, out)
+    return saved

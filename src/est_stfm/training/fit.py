@@ -58,7 +58,9 @@ def fit(
     """Train on one scene or several and save the model (weights, metadata, config, log).
 
     With ``resume=True`` the run saved in ``out_dir`` continues with its saved config (``config``
-    is ignored). ``on_step(step)`` is called after every optimiser step (tests use it).
+    is ignored). ``on_step(step)`` is called after every optimiser step (tests use it). Held-out
+    dates are never read here; load the scenes with ``load_scene(path, hidden_fine=holdout,
+    hidden_coarse=holdout)`` so that the scene checks do not open them either.
     """
     out_dir = Path(out_dir)
     saved = load_train_state(out_dir / STATE_FILE) if resume else None

@@ -328,7 +328,7 @@ class _Run:
             state.best_is_base, state.stale = False, 0
         elif score is None:
             self.best = copy.deepcopy(model.state_dict())
-            state.best_epoch = epoch
+            state.best_epoch, state.best_is_base = epoch, False
         else:
             state.stale += 1
             if state.stale % 2 == 0:

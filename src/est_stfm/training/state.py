@@ -60,21 +60,44 @@ def save_train_state(
     return path
 
 
+def _missing(path: Path) -> EstStfmError:
+    return EstStfmError(
+        f"nothing to resume: {path} not found (a finished run removes it; "
+        "start a new run without --resume)"
+    )
+
+
+def _checked_metadata(path: Path, meta: dict[str, str] | None) -> dict[str, str]:
+    """The file's safetensors metadata, checked to be a training state's."""
+    meta = meta or {}
+    if meta.get("format") != STATE_FORMAT:
+        raise EstStfmError(f"{path} has format {meta.get('format')!r}, expected {STATE_FORMAT}")
+    return meta
+
+
+def load_train_info(path: Path) -> dict[str, Any]:
+    """The ``info`` of a training state (fit config and loop counters), without its tensors."""
+    if not path.is_file():
+        raise _missing(path)
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = _checked_metadata(path, fh.metadata())
+    except (SafetensorError, OSError) as exc:
+        raise EstStfmError(f"{path} is not a readable training state ({exc})") from None
+    return json.loads(meta["info"])
+
+
 def load_train_state(path: Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
     """``({"model": ..., "best": ..., "opt": optimiser state dict, "rng": ...}, info)``."""
     if not path.is_file():
-        raise EstStfmError(
-            f"nothing to resume: {path} not found (a finished run removes it; "
-            "start a new run without --resume)"
-        )
+        raise _missing(path)
     try:
         with safe_open(str(path), framework="pt") as fh:
-            meta = fh.metadata() or {}
+            meta = fh.metadata()
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}
     except (SafetensorError, OSError) as exc:
         raise EstStfmError(f"{path} is not a readable training state ({exc})") from None
-    if meta.get("format") != STATE_FORMAT:
-        raise EstStfmError(f"{path} has format {meta.get('format')!r}, expected {STATE_FORMAT}")
+    meta = _checked_metadata(path, meta)
     parts: dict[str, dict[str, torch.Tensor]] = {"model": {}, "best": {}}
     opt_state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
