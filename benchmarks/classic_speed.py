@@ -1,4 +1,5 @@
-"""Wall time and accuracy of the classic methods (STARFM 1 and 2 pairs, FSDAF) on synthetic scenes.
+"""Wall time and accuracy of the classic methods (STARFM 1 and 2 pairs, ESTARFM, FSDAF, Fit-FC) on
+synthetic scenes.
 
     python benchmarks/classic_speed.py [--sizes 400 1000] [--bands 3] [--factor 16]
 
@@ -18,7 +19,14 @@ import time
 import numpy as np
 
 from est_stfm.datasets.synthetic import synthetic_series
-from est_stfm.methods.classic import AddCoarseChange, CopyReference, Fsdaf, Starfm
+from est_stfm.methods.classic import (
+    AddCoarseChange,
+    CopyReference,
+    Estarfm,
+    FitFc,
+    Fsdaf,
+    Starfm,
+)
 
 DATES = ("2001-05-08", "2001-06-25", "2001-08-12")
 
@@ -37,7 +45,9 @@ def run(size: int, bands: int, factor: int) -> list[tuple[str, float, float]]:
         "naive-change": lambda: AddCoarseChange().predict(c1, f1, c2),
         "starfm (1 pair)": lambda: Starfm().predict(c1, f1, c2),
         "starfm (2 pairs)": lambda: Starfm().predict_pairs([(c1, f1), (c3, f3)], c2),
+        "estarfm (2 pairs)": lambda: Estarfm().predict_pairs([(c1, f1), (c3, f3)], c2),
         "fsdaf": lambda: Fsdaf(factor).predict(c1, f1, c2),
+        "fit-fc": lambda: FitFc(factor).predict(c1, f1, c2),
     }
     rows = []
     for name, job in jobs.items():

@@ -21,7 +21,7 @@ def predict(
     date: Annotated[str, typer.Option(help="target date YYYY-MM-DD (needs a coarse image)")],
     model: Annotated[
         str,
-        typer.Option(help="model directory, or naive-copy / naive-change / starfm / fsdaf"),
+        typer.Option(help="model folder, pretrained weights or classic method (est-stfm models)"),
     ],
     out: Annotated[Path, typer.Option("--out", help="output GeoTIFF")],
     reference: Annotated[str | None, typer.Option(help="reference date (default: nearest)")] = None,

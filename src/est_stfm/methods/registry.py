@@ -40,10 +40,11 @@ def method_names() -> list[MethodName]:
 
 
 def resolve_method(spec: str | Path, scene: Scene | None = None) -> Method:
-    """A method from a classic method's name (``naive-copy``, ``naive-change``, ``starfm``,
-    ``fsdaf``), the name of shipped pretrained weights (``est-stfm models``) or a saved model
-    directory. ``scene`` gives the context some classic methods need (FSDAF:
-    ``scene.coarse_factor``) and is checked against a model's bands."""
+    """A method from a classic method's name (``CLASSIC_METHODS``: ``naive-copy``,
+    ``naive-change``, ``starfm``, ``estarfm``, ``fit-fc``, ``fsdaf``), the name of shipped
+    pretrained weights (``est-stfm models``) or a saved model directory. ``scene`` gives the
+    context some classic methods need (FSDAF, Fit-FC: ``scene.coarse_factor``) and is checked
+    against a model's bands."""
     factor = scene.coarse_factor if scene else None
     if str(spec) in CLASSIC_METHODS:
         return classic_method(str(spec), coarse_factor=factor)

@@ -3,7 +3,11 @@
 * ``naive-copy``, ``naive-change``: the baselines (:mod:`est_stfm.methods.classic.naive`);
 * ``starfm``: STARFM, Gao et al. 2006 (:mod:`est_stfm.methods.classic.starfm`), one or two pairs;
 * ``fsdaf``: FSDAF, Zhu et al. 2016 (:mod:`est_stfm.methods.classic.fsdaf`), needs the coarse pixel
-  size in fine pixels (a scene's ``coarse_factor``).
+  size in fine pixels (a scene's ``coarse_factor``);
+* ``estarfm``: ESTARFM, Zhu et al. 2010 (:mod:`est_stfm.methods.classic.estarfm`), needs two
+  pairs (one before, one after the date);
+* ``fit-fc``: Fit-FC, Wang & Atkinson 2018 (:mod:`est_stfm.methods.classic.fitfc`), needs the
+  coarse pixel size in fine pixels.
 
 :data:`CLASSIC_METHODS` maps each name to a factory taking the keyword ``coarse_factor``
 (``float | None``); :func:`classic_method` builds one with a clear error when context is missing.
@@ -15,9 +19,20 @@ from collections.abc import Callable
 from typing import Any
 
 from est_stfm.errors import EstStfmError
+from est_stfm.methods.classic.estarfm import Estarfm
+from est_stfm.methods.classic.fitfc import FitFc
 from est_stfm.methods.classic.fsdaf import Fsdaf
 from est_stfm.methods.classic.naive import NAIVE_METHODS, AddCoarseChange, CopyReference
 from est_stfm.methods.classic.starfm import Starfm
+
+
+def _fitfc(coarse_factor: float | None = None) -> FitFc:
+    if coarse_factor is None:
+        raise EstStfmError(
+            "Fit-FC needs the coarse pixel size: add `coarse_factor: N` (coarse pixel size in "
+            "fine pixels, e.g. 16 for 480 m / 30 m) to the scene file"
+        )
+    return FitFc(factor=coarse_factor)
 
 
 def _fsdaf(coarse_factor: float | None = None) -> Fsdaf:
@@ -34,13 +49,15 @@ CLASSIC_METHODS: dict[str, Callable[..., Any]] = {
     "naive-change": lambda coarse_factor=None: NAIVE_METHODS["naive-change"],
     "starfm": lambda coarse_factor=None: Starfm(),
     "fsdaf": _fsdaf,
+    "fit-fc": _fitfc,
+    "estarfm": lambda coarse_factor=None: Estarfm(),
 }
 """Name -> factory ``(coarse_factor=None) -> method`` of every classic method."""
 
 
 def classic_method(name: str, coarse_factor: float | None = None) -> Any:
     """The classic method ``name`` with its defaults; ``coarse_factor`` is the scene's coarse
-    pixel size in fine pixels (needed by ``fsdaf``)."""
+    pixel size in fine pixels (needed by ``fsdaf`` and ``fit-fc``)."""
     if name not in CLASSIC_METHODS:
         raise EstStfmError(
             f"unknown classic method {name!r}: use one of {', '.join(CLASSIC_METHODS)}"
@@ -53,6 +70,8 @@ __all__ = [
     "NAIVE_METHODS",
     "AddCoarseChange",
     "CopyReference",
+    "Estarfm",
+    "FitFc",
     "Fsdaf",
     "Starfm",
     "classic_method",
