@@ -158,3 +158,14 @@ def test_cluster_command_rejects_different_grids(tmp_path: Path, capsys):
         capsys, "cluster", tmp_path / "truth.tif", tmp_path / "truth.tif", "--k", "1"
     )
     assert code == 2 and "k must be between" in err
+
+
+def test_negative_seed_is_a_one_line_error(capsys, tmp_path):
+    """Found by the fuzz suite: ``cluster --seed -1`` ended in numpy's ValueError traceback."""
+    from est_stfm.io import write_raster
+
+    grid = make_grid(8, 8, 2)
+    image = np.linspace(0.0, 0.5, 128, dtype=np.float32).reshape(2, 8, 8)
+    write_raster(tmp_path / "a.tif", image, grid, scale=0.0001)
+    code, _, err = cli(capsys, "cluster", tmp_path / "a.tif", tmp_path / "a.tif", "--seed", -1)
+    assert code == 2 and err.startswith("error: seed must be") and err.count("\n") == 1

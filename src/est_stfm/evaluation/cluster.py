@@ -293,6 +293,8 @@ def cluster_agreement(
         raise EstStfmError(f"k must be between 2 and {MAX_K} clusters, got {k}")
     if max_samples < k:
         raise EstStfmError(f"max_samples ({max_samples}) must be at least k ({k})")
+    if seed < 0:
+        raise EstStfmError(f"seed must be a whole number >= 0, got {seed}")
     valid = check_pair(pred, truth, valid, chunk_rows)
     n = int(valid.sum())
     if n < k:
