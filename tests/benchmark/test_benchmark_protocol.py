@@ -63,7 +63,7 @@ def test_training_on_the_target_or_an_unlisted_date_is_refused():
     [
         ("version: 2\ncases: []\nmethods: []\n", "version 2 is not supported"),
         ("version: 1\nmethods: [{id: naive-copy}]\n", "cases"),
-        (f"version: 1\n{CASE}methods: [{{id: estarfm}}]\n", "unknown method 'estarfm'"),
+        (f"version: 1\n{CASE}methods: [{{id: magicfm}}]\n", "unknown method 'magicfm'"),
         (
             f"version: 1\n{CASE}methods: [{{id: m, fit: {{model: est-stfm-tiny, minutes: -1}}}}]\n",
             "fit.minutes",
