@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -48,6 +49,46 @@ def as_mask(name: str, mask: np.ndarray | None, shape: tuple[int, int]) -> np.nd
     if out.shape != shape:
         raise EstStfmError(f"{name} is shaped {out.shape}, expected {shape}: one flag per pixel")
     return out.astype(bool, copy=False)
+
+
+def check_factor(method: str, factor: float) -> float:
+    """The coarse pixel size in fine pixels as a float >= 1; ``method`` names it in the error."""
+    if isinstance(factor, bool) or not isinstance(factor, (int, float, np.integer, np.floating)):
+        raise EstStfmError(
+            f"{method} factor must be a number (coarse pixel size in fine pixels), got {factor!r}"
+        )
+    if not math.isfinite(factor) or factor < 1:
+        raise EstStfmError(
+            f"{method} factor must be >= 1 (coarse pixel size in fine pixels), got {factor!r}"
+        )
+    return float(factor)
+
+
+def check_pairs(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+    c2: np.ndarray,
+    valid: Sequence[np.ndarray | None] | None,
+) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, list[np.ndarray]]:
+    """Checked float32 ``(coarse refs, fine refs, target)`` of the same shape and one bool mask
+    per pair (all True where ``valid`` is None); a one-line error for anything else."""
+    target = as_image("c2", c2)
+    images: dict[str, np.ndarray] = {"c2": target}
+    for k, pair in enumerate(pairs):
+        if len(pair) != 2:
+            raise EstStfmError(f"pair {k} must be (c_ref, f_ref), got {len(pair)} items")
+        images[f"c_ref of pair {k}"] = as_image(f"c_ref of pair {k}", pair[0])
+        images[f"f_ref of pair {k}"] = as_image(f"f_ref of pair {k}", pair[1])
+    _, h, w = check_same_shape(images)
+    n = len(pairs)
+    if valid is not None and len(valid) != n:
+        raise EstStfmError(f"give one valid mask per pair: {len(valid)} for {n} pairs")
+    masks = [
+        as_mask(f"valid mask of pair {k}", None if valid is None else valid[k], (h, w))
+        for k in range(n)
+    ]
+    coarse = [images[f"c_ref of pair {k}"] for k in range(n)]
+    fine = [images[f"f_ref of pair {k}"] for k in range(n)]
+    return coarse, fine, target, masks
 
 
 def check_window(window: int) -> int:

@@ -20,9 +20,7 @@ from scipy.special import fdtrc
 from est_stfm.errors import EstStfmError
 from est_stfm.methods.base import PairwiseMethod
 from est_stfm.methods.classic.common import (
-    as_image,
-    as_mask,
-    check_same_shape,
+    check_pairs,
     check_window,
     offsets,
     pad,
@@ -143,23 +141,7 @@ class Estarfm(PairwiseMethod):
         """Checked float32 images ``(c_refs, f_refs, target)`` and bool masks."""
         if len(pairs) != 2:
             raise EstStfmError(f"{NEEDS_TWO_PAIRS}; got {len(pairs)} pair(s)")
-        target = as_image("c2", c2)
-        images: dict[str, np.ndarray] = {"c2": target}
-        for k, pair in enumerate(pairs):
-            if len(pair) != 2:
-                raise EstStfmError(f"pair {k} must be (c_ref, f_ref), got {len(pair)} items")
-            images[f"c_ref of pair {k}"] = as_image(f"c_ref of pair {k}", pair[0])
-            images[f"f_ref of pair {k}"] = as_image(f"f_ref of pair {k}", pair[1])
-        _, h, w = check_same_shape(images)
-        if valid is not None and len(valid) != 2:
-            raise EstStfmError(f"give one valid mask per pair: {len(valid)} for 2 pairs")
-        masks = [
-            as_mask(f"valid mask of pair {k}", None if valid is None else valid[k], (h, w))
-            for k in range(2)
-        ]
-        coarse = [images[f"c_ref of pair {k}"] for k in range(2)]
-        fine = [images[f"f_ref of pair {k}"] for k in range(2)]
-        return coarse, fine, target, masks
+        return check_pairs(pairs, c2, valid)
 
     def _regression(self, sums: dict[str, np.ndarray], count: np.ndarray) -> np.ndarray:
         """``V`` per band from the centred sums of the similar pixels' samples (2 per pixel)."""

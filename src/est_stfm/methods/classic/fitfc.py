@@ -19,6 +19,7 @@ from est_stfm.errors import EstStfmError
 from est_stfm.methods.base import PairwiseMethod
 from est_stfm.methods.classic.common import (
     as_image,
+    check_factor,
     check_same_shape,
     check_window,
     offsets,
@@ -116,16 +117,7 @@ class FitFc(PairwiseMethod):
         ridge: float = 1e-8,
         target: str = "change",
     ) -> None:
-        if isinstance(factor, bool) or not isinstance(
-            factor, (int, float, np.integer, np.floating)
-        ):
-            raise EstStfmError(
-                f"Fit-FC factor must be a number (coarse pixel size in fine pixels), got {factor!r}"
-            )
-        if not math.isfinite(factor) or factor < 1:
-            raise EstStfmError(
-                f"Fit-FC factor must be >= 1 (coarse pixel size in fine pixels), got {factor!r}"
-            )
+        check_factor("Fit-FC", factor)
         if target not in TARGETS:
             raise EstStfmError(f"Fit-FC target {target!r}: use one of {', '.join(TARGETS)}")
         if isinstance(ridge, bool) or not isinstance(ridge, (int, float, np.floating)):

@@ -19,6 +19,7 @@ from est_stfm.errors import EstStfmError
 from est_stfm.methods.base import PairwiseMethod
 from est_stfm.methods.classic.common import (
     as_image,
+    check_factor,
     check_same_shape,
     check_window,
     offsets,
@@ -238,16 +239,7 @@ class Fsdaf(PairwiseMethod):
         spatial: str = "tps",
         seed: int = 0,
     ) -> None:
-        if isinstance(factor, bool) or not isinstance(
-            factor, (int, float, np.integer, np.floating)
-        ):
-            raise EstStfmError(
-                f"FSDAF factor must be a number (coarse pixel size in fine pixels), got {factor!r}"
-            )
-        if not math.isfinite(factor) or factor < 1:
-            raise EstStfmError(
-                f"FSDAF factor must be >= 1 (coarse pixel size in fine pixels), got {factor!r}"
-            )
+        check_factor("FSDAF", factor)
         for name, value, least in (
             ("num_classes", num_classes, 1),
             ("unmix_radius", unmix_radius, 0),

@@ -18,9 +18,7 @@ from scipy.ndimage import uniform_filter
 from est_stfm.errors import EstStfmError
 from est_stfm.methods.base import PairwiseMethod
 from est_stfm.methods.classic.common import (
-    as_image,
-    as_mask,
-    check_same_shape,
+    check_pairs,
     check_window,
     offsets,
     pad,
@@ -161,25 +159,9 @@ class Starfm(PairwiseMethod):
         """
         if len(pairs) == 0:
             raise EstStfmError("STARFM needs at least one reference pair (c_ref, f_ref)")
-        target = as_image("c2", c2)
-        images: dict[str, np.ndarray] = {"c2": target}
-        refs = []
-        for k, pair in enumerate(pairs):
-            if len(pair) != 2:
-                raise EstStfmError(f"pair {k} must be (c_ref, f_ref), got {len(pair)} items")
-            c_ref, f_ref = (
-                as_image(f"c_ref of pair {k}", pair[0]),
-                as_image(f"f_ref of pair {k}", pair[1]),
-            )
-            images[f"c_ref of pair {k}"], images[f"f_ref of pair {k}"] = c_ref, f_ref
-            refs.append((c_ref, f_ref))
-        bands, h, w = check_same_shape(images)
-        if valid is not None and len(valid) != len(refs):
-            raise EstStfmError(f"give one valid mask per pair: {len(valid)} for {len(refs)} pairs")
-        masks = [
-            as_mask(f"valid mask of pair {k}", None if valid is None else valid[k], (h, w))
-            for k in range(len(refs))
-        ]
+        coarse, fine, target, masks = check_pairs(pairs, c2, valid)
+        refs = list(zip(coarse, fine, strict=True))
+        bands, h, w = target.shape
 
         r = self.halo
         sigma_lm = np.float32(np.hypot(self.fine_uncertainty, self.coarse_uncertainty))
