@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean benchmark
+.PHONY: demo test lint clean benchmark benchmark-quick
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,13 +18,19 @@ test: $(BIN)/.installed
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
-# Real-data benchmark (about 90 min on 2 CPU cores): prepare the scenes from ../shared/data, run
-# the protocol, put the results table into README.md.
+# Real-data benchmark, protocol v3 (leave one date out; under 3 h on 2 CPU cores, resumable):
+# prepare the scenes from ../shared/data, run every case, put the aggregate table into README.md.
 benchmark: $(BIN)/.installed
 	$(BIN)/python benchmarks/prepare_data.py
-	$(BIN)/est-stfm benchmark benchmarks/protocol-v2.yaml --out benchmarks/results \
-		--runs benchmarks/runs
-	$(BIN)/python benchmarks/update_readme.py benchmarks/results/results.md README.md
+	$(BIN)/est-stfm benchmark benchmarks/protocol-v3.yaml --out benchmarks/results-v3 \
+		--runs benchmarks/runs-v3 --resume
+	$(BIN)/python benchmarks/update_readme.py benchmarks/results-v3/summary.md README.md
+
+# One case per scene (under 20 min): a quick check of the same protocol.
+benchmark-quick: $(BIN)/.installed
+	$(BIN)/python benchmarks/prepare_data.py
+	$(BIN)/est-stfm benchmark benchmarks/protocol-v3.yaml --quick --out benchmarks/results-v3-quick \
+		--runs benchmarks/runs-v3-quick
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache

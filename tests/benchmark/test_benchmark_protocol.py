@@ -61,7 +61,7 @@ def test_training_on_the_target_or_an_unlisted_date_is_refused():
 @pytest.mark.parametrize(
     ("body", "needle"),
     [
-        ("version: 2\ncases: []\nmethods: []\n", "version 2 is not supported"),
+        ("version: 3\ncases: []\nmethods: []\n", "version 3 is not supported"),
         ("version: 1\nmethods: [{id: naive-copy}]\n", "cases"),
         (f"version: 1\n{CASE}methods: [{{id: magicfm}}]\n", "unknown method 'magicfm'"),
         (

@@ -100,7 +100,7 @@ def test_scores_decode_the_offset_predict_wrote(tiny_scene, tmp_path):
 def test_holdout_is_enforced(tiny_run):
     _, out, target, _ = tiny_run
     meta = json.loads(
-        (out / "runs" / "tiny" / "est-stfm-tiny" / "model" / "model.json").read_text()
+        (out / "runs" / "_fits" / "tiny" / "est-stfm-tiny" / "model" / "model.json").read_text()
     )
     assert target not in meta["training_dates"]
     assert target in meta["holdout"]

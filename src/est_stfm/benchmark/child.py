@@ -58,6 +58,9 @@ class PredictJob:
     method: str
     out: str
     reference: str | None = None
+    references: list[str] | None = None
+    """Two dates: fuse from both pairs (the nearest before and after ``date``); overrides
+    ``reference``."""
     action: Literal["predict"] = "predict"
 
 
@@ -88,7 +91,7 @@ class FitRecord:
 
 @dataclass(frozen=True)
 class PredictRecord:
-    """What a prediction used: the reference date and the method's name."""
+    """What a prediction used: the reference date(s) (``+``-joined) and the method's name."""
 
     reference: str
     method: str
@@ -213,8 +216,16 @@ def run_job(job: Job) -> FitRecord | PredictRecord:
 
     scene = load_scene(job.scene, hidden_fine=[job.date])  # the target's truth stays unopened
     method = resolve_method(job.method, scene)
-    fused = predict_to_file(scene, job.date, method, job.out, job.reference, pairs="1")
-    return PredictRecord(fused.reference.isoformat(), method.name)
+    if job.references and len(job.references) == 2:
+        fused = predict_to_file(scene, job.date, method, job.out, pairs="2")
+        wanted = tuple(parse_date(d) for d in job.references)
+        if fused.references != wanted:
+            raise EstStfmError(f"predicted from {fused.references}, the job asked {wanted}")
+    else:
+        reference = job.references[0] if job.references else job.reference
+        fused = predict_to_file(scene, job.date, method, job.out, reference, pairs="1")
+    used = "+".join(d.isoformat() for d in fused.references)
+    return PredictRecord(used, method.name)
 
 
 def read_job(spec: dict[str, Any]) -> Job:

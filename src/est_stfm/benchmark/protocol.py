@@ -3,8 +3,9 @@
 A **case** names a scene, a target date whose fine image is the truth, an optional reference
 date, the dates a method may train on and the metric settings; a **method** is a classic method
 by name, or a model to ``fit`` with its settings (see ``benchmarks/protocol-v1.yaml``). Every case
-is run with every method. This module reads and checks the file and works out each case's dates;
-it runs nothing.
+is run with every method. Format version 2 lists **scenes** instead of cases: every pair date of
+a scene becomes a target in turn (leave one date out, :mod:`est_stfm.benchmark.leave_one_out`).
+This module reads and checks the file and works out each case's dates; it runs nothing.
 """
 
 from __future__ import annotations
@@ -23,11 +24,15 @@ from est_stfm.methods.classic import CLASSIC_METHODS
 from est_stfm.scene import Scene
 from est_stfm.scene.dates import DateLike, parse_date
 
-SUPPORTED_VERSIONS = (1,)
+SUPPORTED_VERSIONS = (1, 2)
 """Protocol versions this runner understands."""
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"
 """Case and method ids: they name folders and CSV cells."""
+
+PairChoice = Literal["earlier", "later", "both"]
+"""The reference pairs of a leave-one-date-out case: the nearest earlier pair, the nearest later
+pair, or both."""
 
 
 class CaseSpec(BaseModel):
@@ -39,8 +44,14 @@ class CaseSpec(BaseModel):
     scene: str = Field(min_length=1)
     target: dt.date
     reference: dt.date | None = None
+    pairs: PairChoice | None = None
+    """Version 2: which pairs predict the target (set by the leave-one-date-out expansion)."""
+    group: str = ""
+    """Cases of one group share their fitted models (same scene and held-out target)."""
+    quick: bool = False
+    """True for the cases ``--quick`` runs."""
     train_dates: list[dt.date] | None = None
-    data_range: float = Field(1.0, gt=0)
+    data_range: float | Literal["truth"] = 1.0
     ergas_ratio: float = Field(gt=0, le=1)
     unit: str = "reflectance"
     coarse: Literal["real", "simulated"] = "real"
@@ -62,9 +73,20 @@ class CaseSpec(BaseModel):
     def _check(self) -> CaseSpec:
         if self.reference == self.target:
             raise ValueError(f"reference {self.reference} must differ from the target")
+        if isinstance(self.data_range, float) and self.data_range <= 0:
+            raise ValueError("data_range must be positive (or `truth`: max - min of the truth)")
         if self.train_dates is not None and self.target in self.train_dates:
             raise ValueError(f"train_dates must not contain the target {self.target}")
         return self
+
+
+def known_method(name: str) -> bool:
+    """True for a classic method's name (``+consistency`` allowed) or shipped weights' name."""
+    if name.removesuffix("+consistency") in CLASSIC_METHODS:
+        return True
+    from est_stfm.models.pretrained import PRETRAINED  # imports torch: only for such names
+
+    return name in PRETRAINED
 
 
 class MethodSpec(BaseModel):
@@ -77,14 +99,19 @@ class MethodSpec(BaseModel):
     fit: dict[str, Any] | None = None
     min_train_dates: int = Field(2, ge=1)
     timeout_minutes: float | None = Field(None, gt=0)
+    quick: bool = True
+    """False: ``--quick`` leaves the method out."""
+    cases: Literal["all", "quick"] = "all"
+    """``quick``: the method runs on the quick cases only, even in a full run (costly methods)."""
 
     @model_validator(mode="after")
     def _check(self) -> MethodSpec:
         if self.fit is None:
             name = self.method or self.id
-            if name not in CLASSIC_METHODS:
+            if not known_method(name):
                 raise ValueError(
                     f"unknown method {name!r}: name one of {', '.join(CLASSIC_METHODS)} "
+                    "(a classic one may end in +consistency), shipped weights (est-stfm models) "
                     "or give fit settings (e.g. fit: {model: est-stfm-tiny, minutes: 3})"
                 )
             return self
@@ -117,15 +144,46 @@ class MethodSpec(BaseModel):
         return None
 
 
+class SceneSpec(BaseModel):
+    """Version 2: a scene whose every pair date is a target in turn, and how to score it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=ID_PATTERN)
+    scene: str = Field(min_length=1)
+    data_range: float | Literal["truth"] = 1.0
+    """Range of the data for PSNR and SSIM; ``truth``: max - min of each target's truth."""
+    ergas_ratio: float = Field(gt=0, le=1)
+    unit: str = "reflectance"
+    coarse: Literal["real", "simulated"] = "real"
+    description: str = ""
+    targets: list[dt.date] | None = None
+    """Only these pair dates are targets (default: every pair date)."""
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _dates(cls, value: Any) -> Any:
+        if value is None or not isinstance(value, (list, tuple)):
+            return value
+        return [parse_date(v) for v in value]
+
+
 class Protocol(BaseModel):
-    """A versioned benchmark protocol: every case is run with every method."""
+    """A versioned benchmark protocol: every case is run with every method.
+
+    Version 1 lists ``cases``; version 2 lists ``scenes``, each expanded into leave-one-date-out
+    cases with the reference choices in ``pairs``."""
 
     model_config = ConfigDict(extra="forbid")
 
     version: int
     name: str = ""
     description: str = ""
-    cases: list[CaseSpec] = Field(min_length=1)
+    cases: list[CaseSpec] = Field(default_factory=list)
+    scenes: list[SceneSpec] = Field(default_factory=list)
+    pairs: list[PairChoice] = Field(default_factory=lambda: ["earlier", "later", "both"])
+    baseline: str = "naive-change"
+    """Version 2: the method every other one is compared with in the aggregate table."""
     methods: list[MethodSpec] = Field(min_length=1)
 
     @field_validator("version")
@@ -138,8 +196,13 @@ class Protocol(BaseModel):
 
     @model_validator(mode="after")
     def _unique(self) -> Protocol:
+        if self.version == 1 and (not self.cases or self.scenes):
+            raise ValueError("version 1 lists cases (at least one) and no scenes")
+        if self.version >= 2 and (not self.scenes or self.cases):
+            raise ValueError(f"version {self.version} lists scenes (at least one) and no cases")
         for kind, ids in (
             ("case", [c.id for c in self.cases]),
+            ("scene", [s.id for s in self.scenes]),
             ("method", [m.id for m in self.methods]),
         ):
             dupes = sorted({i for i in ids if ids.count(i) > 1})
@@ -168,7 +231,13 @@ class CasePlan:
     scene: Scene
     train: list[dt.date]
     holdout: list[dt.date]
-    reference: dt.date
+    references: tuple[dt.date, ...]
+    """The reference pair date(s) the prediction starts from: one, or one before and one after."""
+
+    @property
+    def reference(self) -> dt.date:
+        """The first (or only) reference date."""
+        return self.references[0]
 
 
 def case_dates(case: CaseSpec, scene: Scene) -> tuple[list[dt.date], list[dt.date]]:
@@ -197,13 +266,30 @@ def case_dates(case: CaseSpec, scene: Scene) -> tuple[list[dt.date], list[dt.dat
     return train, holdout
 
 
+def chosen_pairs(case: CaseSpec, scene: Scene) -> tuple[dt.date, ...]:
+    """The reference date(s) of a case: ``pairs`` (earlier, later or both nearest pairs), else
+    the given ``reference``, else the nearest pair."""
+    if case.pairs is None:
+        reference = case.reference or scene.nearest_reference(case.target)
+        if reference not in scene.pairs_dates():
+            raise EstStfmError(f"case {case.id}: reference {reference} is not a pair date")
+        return (reference,)
+    before = [d for d in scene.pairs_dates() if d < case.target]
+    after = [d for d in scene.pairs_dates() if d > case.target]
+    wanted = {
+        "earlier": before[-1:],
+        "later": after[:1],
+        "both": before[-1:] + after[:1] if before and after else [],
+    }[case.pairs]
+    if not wanted:
+        raise EstStfmError(f"case {case.id}: no {case.pairs} reference pair for {case.target}")
+    return tuple(wanted)
+
+
 def plan_case(case: CaseSpec, scene: Scene) -> CasePlan:
-    """The case's dates on ``scene``, its reference (given, else the nearest pair) checked."""
+    """The case's dates on ``scene``, its reference pair(s) checked."""
     train, holdout = case_dates(case, scene)
-    reference = case.reference or scene.nearest_reference(case.target)
-    if reference not in scene.pairs_dates():
-        raise EstStfmError(f"case {case.id}: reference {reference} is not a pair date")
-    return CasePlan(case, scene, train, holdout, reference)
+    return CasePlan(case, scene, train, holdout, chosen_pairs(case, scene))
 
 
 def check_training_dates(

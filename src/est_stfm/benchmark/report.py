@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from est_stfm.benchmark.aggregate import aggregate_table
 from est_stfm.benchmark.protocol import CasePlan, CaseSpec, Protocol
 from est_stfm.benchmark.results import Row, case_table
 from est_stfm.errors import EstStfmError
@@ -74,9 +75,11 @@ def case_heading(case: CaseSpec, plan: CasePlan | None) -> str:
     """The heading and one-line summary of a case: its dates, unit and settings."""
     parts = [f"target {case.target}"]
     if plan is not None:
-        parts[0] += f" from reference {plan.reference}"
+        refs = " and ".join(map(str, plan.references))
+        parts[0] += f" from reference{'s' if len(plan.references) > 1 else ''} {refs}"
         parts.append(f"training dates {', '.join(map(str, plan.train)) or 'none'}")
-    parts.append(f"{case.unit} (data range {case.data_range:g})")
+    span = "max - min of the truth" if case.data_range == "truth" else f"{case.data_range:g}"
+    parts.append(f"{case.unit} (data range {span})")
     parts.append(f"ERGAS ratio {case.ergas_ratio:.4g}")
     parts.append(f"{case.coarse} coarse")
     text = f"### {case.id}\n\n"
@@ -85,17 +88,38 @@ def case_heading(case: CaseSpec, plan: CasePlan | None) -> str:
     return text + "; ".join(parts) + "."
 
 
-def results_markdown(rows: Sequence[Row], run: RunInfo) -> str:
-    """``results.md``: environment header, then one table per case."""
+def _header(run: RunInfo) -> list[str]:
     env_text = ", ".join(f"{k} {v}" for k, v in run.env.items())
-    lines = [
+    return [
         "# est-stfm benchmark results",
         "",
         f"Protocol `{run.protocol_path.name}` (version {run.protocol.version}); run "
         f"{run.started:%Y-%m-%d %H:%M} UTC, {run.seconds / 60:.1f} min in all; {env_text}.",
-        "",
-        ABOUT_THE_TABLES,
     ]
+
+
+def summary_markdown(rows: Sequence[Row], run: RunInfo) -> str:
+    """``summary.md``: the environment header and the aggregate table over every case."""
+    baseline = run.protocol.baseline
+    lines = _header(run) + [
+        "",
+        f"{len({r.case for r in rows})} cases. Aggregate over the cases where {baseline} ran "
+        "(`est_stfm.benchmark.aggregate`): mean RMSE ratio and SSIM difference to "
+        f"{baseline}, cases won (lowest RMSE), mean rank by RMSE; a method that could not run "
+        "on a case counts as losing it.",
+        "",
+        aggregate_table(rows, baseline),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def results_markdown(rows: Sequence[Row], run: RunInfo) -> str:
+    """``results.md``: environment header, the aggregate table (version 2), one table per case."""
+    lines = _header(run)
+    if run.protocol.version >= 2:
+        lines += ["", "## Aggregate", "", aggregate_table(rows, run.protocol.baseline)]
+        lines += ["", "## Every case"]
+    lines += ["", ABOUT_THE_TABLES]
     for case in run.cases:
         case_rows = [r for r in rows if r.case == case.id]
         if not case_rows:

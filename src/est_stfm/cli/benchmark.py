@@ -30,6 +30,9 @@ def benchmark(
     resume: Annotated[
         bool, typer.Option(help="keep the finished rows of OUT/results.csv; run only the rest")
     ] = False,
+    quick: Annotated[
+        bool, typer.Option(help="only the quick cases (one per scene) and quick methods")
+    ] = False,
 ) -> None:
     """Run a benchmark protocol: fit and predict each (case, method) in a fresh process, score."""
     from est_stfm.benchmark.runner import run_benchmark
@@ -39,7 +42,13 @@ def benchmark(
     if runs is not None:
         check_output_folder(runs, "--runs")
     res = run_benchmark(
-        protocol, out, runs_dir=runs, only=only or [], methods=methods or [], resume=resume
+        protocol,
+        out,
+        runs_dir=runs,
+        only=only or [],
+        methods=methods or [],
+        resume=resume,
+        quick=quick,
     )
     typer.echo(f"wrote {res.csv} and {res.markdown} ({res.seconds / 60:.1f} min)")
     if res.errors:

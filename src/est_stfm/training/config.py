@@ -74,6 +74,9 @@ class FitConfig(BaseModel):
     """Also log train loss, validation score and learning rate to ``OUT/tensorboard``."""
     threads: int | None = Field(None, ge=1)
     """CPU threads per process (default: the cores available to this process)."""
+    bands_per_sample: int | None = Field(None, ge=1)
+    """Band-agnostic models: each training patch takes this many bands of its scene (drawn at
+    random, repeated when the scene has fewer), so scenes with any band count train together."""
     holdout: list[dt.date] = Field(default_factory=list)
     """Dates never read (neither their fine nor their coarse image is trained on)."""
 

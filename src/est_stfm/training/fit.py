@@ -161,8 +161,11 @@ def _load_stacks(scenes: list[Scene], cfg: FitConfig) -> list[SceneStack]:
         stacks.append(load_stack(s, training_dates(s, cfg.holdout)))
         add_base_shift(stacks[-1], cfg.base)
     bands = {stack.shape[0] for stack in stacks}
-    if len(bands) > 1:
-        raise EstStfmError(f"the scenes have different band counts {sorted(bands)}")
+    if len(bands) > 1 and not cfg.bands_per_sample:
+        raise EstStfmError(
+            f"the scenes have different band counts {sorted(bands)}: train a band-agnostic "
+            "model (est-stfm-any-*) with bands_per_sample set"
+        )
     return stacks
 
 
@@ -190,7 +193,8 @@ def _patches(
     patch = min(cfg.patch_size, max(sides))
     per_epoch = steps_per_epoch(splits, stacks, patch, cfg.batch_size * runtime.world_size)
     length = per_epoch * cfg.batch_size * runtime.world_size
-    return PatchDataset(stacks, splits, patch, length, cfg.seed), per_epoch
+    dataset = PatchDataset(stacks, splits, patch, length, cfg.seed, cfg.bands_per_sample)
+    return dataset, per_epoch
 
 
 def _optimisation(

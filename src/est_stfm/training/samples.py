@@ -178,7 +178,9 @@ class PatchDataset(torch.utils.data.Dataset):
     where the scene is smaller), a random quarter turn and flip; returned as float32 arrays
     ``(C1, F1, C2, F2, valid, shift, coarse_factor)`` with valid shaped ``(1, p, p)``, shift
     the pair's base shift (:func:`add_base_shift`) and the scene's coarse factor a scalar (0
-    when unknown).
+    when unknown). ``bands_per_sample`` (band-agnostic models): every patch takes that many of its
+    scene's bands, drawn at random (repeated when the scene has fewer), so scenes with different
+    band counts share a batch.
     """
 
     def __init__(
@@ -188,6 +190,7 @@ class PatchDataset(torch.utils.data.Dataset):
         patch_size: int,
         length: int,
         seed: int,
+        bands_per_sample: int | None = None,
     ) -> None:
         self.stacks, self.splits = stacks, splits
         self.pairs: list[Pair] = [
@@ -196,6 +199,7 @@ class PatchDataset(torch.utils.data.Dataset):
         if not self.pairs:
             raise EstStfmError("no training pairs left after the validation split")
         self.patch, self.length, self.seed = patch_size, length, seed
+        self.bands_per_sample = bands_per_sample
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -220,6 +224,9 @@ class PatchDataset(torch.utils.data.Dataset):
         ]
         arrays[4] = arrays[4][None]
         k, flip = int(rng.integers(4)), bool(rng.integers(2))
+        if self.bands_per_sample:
+            pick = band_choice(rng, stack.shape[0], self.bands_per_sample)
+            arrays = [a if i == 4 else a[pick] for i, a in enumerate(arrays)]
         out = []
         for a in arrays:
             full = np.zeros((a.shape[0], self.patch, self.patch), dtype=np.float32)
@@ -227,6 +234,15 @@ class PatchDataset(torch.utils.data.Dataset):
             full = np.rot90(full, k, axes=(-2, -1))
             out.append(np.ascontiguousarray(full[..., ::-1] if flip else full))
         return (*out, np.float32(stack.coarse_factor or 0.0))
+
+
+def band_choice(rng: np.random.Generator, bands: int, wanted: int) -> np.ndarray:
+    """``wanted`` band indices of ``bands``: distinct when there are enough, else every band once
+    and the rest drawn again, in random order."""
+    order = rng.permutation(bands)
+    if bands >= wanted:
+        return order[:wanted]
+    return rng.permutation(np.concatenate([order, rng.integers(0, bands, wanted - bands)]))
 
 
 def steps_per_epoch(splits: list[Split], stacks: list[SceneStack], patch: int, batch: int) -> int:

@@ -1,0 +1,140 @@
+"""Protocol version 2 (leave one date out): the expansion of scenes into cases, the quick subset,
+one fit per held-out target shared by its cases, the aggregate table, and the v3 protocol file."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import yaml
+from benchmark_helpers import TINY_METHODS, scene_dates
+
+from est_stfm.benchmark.leave_one_out import expand_scene
+from est_stfm.benchmark.protocol import SceneSpec, load_protocol, plan_case
+from est_stfm.benchmark.runner import run_benchmark
+from est_stfm.errors import EstStfmError
+from est_stfm.scene import load_scene
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _protocol(path: Path, scenes: list[dict], methods: list[dict], **extra) -> Path:
+    path.write_text(yaml.safe_dump({"version": 2, "scenes": scenes, "methods": methods, **extra}))
+    return path
+
+
+def test_every_pair_date_is_a_target_from_each_side(tiny_scene):
+    scene = load_scene(tiny_scene)
+    dates = scene.pairs_dates()
+    n = len(dates)
+    cases = expand_scene(SceneSpec(id="t", scene=str(tiny_scene), ergas_ratio=0.125), scene)
+    assert len(cases) == 3 * n - 4  # first and last: one side; the others: earlier, later, both
+    assert [c.id for c in cases[:2]] == [f"t.{dates[0]}.later", f"t.{dates[1]}.earlier"]
+    for case in cases:
+        plan = plan_case(case, scene)
+        assert case.target not in plan.train and case.target in plan.holdout
+        assert plan.train == [d for d in dates if d != case.target]
+        before = [d for d in dates if d < case.target]
+        after = [d for d in dates if d > case.target]
+        expected = {
+            "earlier": (before[-1],) if before else None,
+            "later": (after[0],) if after else None,
+            "both": (before[-1], after[0]) if before and after else None,
+        }[case.pairs]
+        assert plan.references == expected
+        assert case.group == f"t.{case.target}"
+    quick = [c for c in cases if c.quick]
+    assert len(quick) == 1 and quick[0].pairs == "both"
+    assert quick[0].target in (dates[1], dates[2])  # the middle of 4 dates
+
+
+def test_two_dates_give_two_cases_and_one_date_is_an_error(tiny_scene, tmp_path):
+    scene = load_scene(tiny_scene)
+    dates = scene.pairs_dates()
+    spec = SceneSpec(id="t", scene=str(tiny_scene), ergas_ratio=0.1, targets=dates[-1:])
+    cases = expand_scene(spec, scene)
+    assert [c.pairs for c in cases] == ["earlier"] and cases[0].quick
+    with pytest.raises(EstStfmError, match="no fine and coarse pair"):
+        expand_scene(spec.model_copy(update={"targets": [dt.date(1999, 1, 1)]}), scene)
+    data = yaml.safe_load(tiny_scene.read_text())
+    data["fine"] = {k: str(tiny_scene.parent / v) for k, v in list(data["fine"].items())[:1]}
+    data["coarse"] = {k: str(tiny_scene.parent / v) for k, v in data["coarse"].items()}
+    one = tmp_path / "one.yaml"
+    one.write_text(yaml.safe_dump(data))
+    with pytest.raises(EstStfmError, match="at least 2 dates"):
+        expand_scene(spec.model_copy(update={"targets": None}), load_scene(one))
+
+
+def test_version_two_needs_scenes_and_version_one_cases(tmp_path, tiny_scene):
+    scene = {"id": "t", "scene": str(tiny_scene), "ergas_ratio": 0.125}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"version": 2, "cases": [], "methods": [{"id": "naive-copy"}]}))
+    with pytest.raises(EstStfmError, match="lists scenes"):
+        load_protocol(bad)
+    good = _protocol(tmp_path / "ok.yaml", [scene], [{"id": "fsdaf+consistency"}])
+    assert load_protocol(good).scenes[0].id == "t"
+    unknown = _protocol(tmp_path / "u.yaml", [scene], [{"id": "fsdaf+magic"}])
+    with pytest.raises(EstStfmError, match="unknown method 'fsdaf\\+magic'"):
+        load_protocol(unknown)
+
+
+@pytest.fixture(scope="module")
+def loo_run(tiny_scene, tmp_path_factory):
+    """A leave-one-date-out run on two targets: (protocol, out, log lines, dates)."""
+    root = tmp_path_factory.mktemp("loo")
+    dates = scene_dates(tiny_scene)
+    scene = {
+        "id": "tiny",
+        "scene": str(tiny_scene),
+        "ergas_ratio": 0.125,
+        "data_range": "truth",
+        "targets": [dates[1], dates[-1]],
+    }
+    methods = [TINY_METHODS[1], TINY_METHODS[2]]  # naive-change and a one-epoch model
+    protocol = _protocol(root / "p.yaml", [scene], methods, pairs=["earlier", "both"])
+    log: list[str] = []
+    run_benchmark(protocol, root / "out", log=log.append)
+    return protocol, root / "out", log, dates
+
+
+def test_one_fit_per_target_shared_by_its_cases(loo_run):
+    _, out, log, dates = loo_run
+    with open(out / "results.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    cases = [f"tiny.{dates[1]}.earlier", f"tiny.{dates[1]}.both", f"tiny.{dates[-1]}.earlier"]
+    assert [r["case"] for r in rows] == [c for c in cases for _ in range(2)]
+    assert all(r["status"] == "ok" for r in rows), [r["status"] for r in rows]
+    assert sum(line.strip().startswith("fit {") for line in log) == 2  # one per target
+    model = [r for r in rows if r["method"] == "est-stfm-tiny"]
+    assert model[0]["fit_s"] == model[1]["fit_s"] != model[2]["fit_s"]
+    assert model[1]["reference"] == f"{dates[0]}+{dates[2]}"
+    assert dates[1] not in model[0]["training_dates"]
+    for row in rows:  # data_range `truth`: the truth's span, never the default 1
+        assert 0 < float(row["data_range"]) < 1
+    summary = (out / "summary.md").read_text()
+    assert "| naive-change | 3 / 3 | 1.0000 | +0.0000 |" in summary
+    assert "## Aggregate" in (out / "results.md").read_text()
+
+
+def test_resume_keeps_rows_and_fits_and_quick_runs_one_case(loo_run, tmp_path):
+    protocol, out, _, dates = loo_run
+    log: list[str] = []
+    run_benchmark(protocol, out, resume=True, log=log.append)
+    assert not any(line.strip().startswith("fit {") for line in log)
+    quick: list[str] = []
+    res = run_benchmark(
+        protocol, tmp_path / "q", quick=True, methods=["naive-change"], log=quick.append
+    )
+    assert [r.case for r in res.rows] == [f"tiny.{dates[1]}.both"]
+    only = run_benchmark(
+        protocol, tmp_path / "o", only=["tiny"], methods=["naive-change"], log=quick.append
+    )
+    assert len(only.rows) == 3
+
+
+def test_the_v3_protocol_file_is_valid():
+    protocol = load_protocol(REPO / "benchmarks" / "protocol-v3.yaml")
+    assert protocol.version == 2 and len(protocol.scenes) == 7
+    assert protocol.baseline in [m.id for m in protocol.methods]
