@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from est_stfm.datasets.degrade import gaussian_blur
+from est_stfm.datasets.degrade import gaussian_blur, upsample_bilinear
 
 BAND_NAMES = ("blue", "green", "red", "nir", "swir1", "swir2")
 CLASS_NAMES = (
@@ -133,6 +133,17 @@ class Landscape:
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
     """Zero-mean, unit-std spatially correlated noise."""
     field = gaussian_blur(rng.standard_normal(shape).astype(np.float32), sigma)
+    return (field - field.mean()) / max(float(field.std()), 1e-6)
+
+
+def smooth_field(rng: np.random.Generator, shape: tuple[int, int], scale: float) -> np.ndarray:
+    """Zero-mean, unit-std noise correlated over about ``scale`` pixels; for ``scale`` above 4 it
+    is drawn on a grid ``scale / 2`` times coarser and resampled bilinearly (fast at any scale)."""
+    step = max(1, int(scale // 2)) if scale > 4 else 1
+    small = (-(-shape[0] // step), -(-shape[1] // step))
+    field = _smooth_noise(rng, small, scale / step)
+    if step > 1:
+        field = upsample_bilinear(field, shape, step)
     return (field - field.mean()) / max(float(field.std()), 1e-6)
 
 
