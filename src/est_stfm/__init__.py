@@ -27,6 +27,8 @@ _LAZY = {
     "fit": "est_stfm.training",
     "fuse": "est_stfm.inference.predict",
     "predict_to_file": "est_stfm.inference.predict",
+    "predict_season": "est_stfm.inference.season",
+    "fuse_xarray": "est_stfm.inference.xarray_fuse",
     "resolve_method": "est_stfm.methods",
     "load_model": "est_stfm.models.checkpoint",
     "evaluate_arrays": "est_stfm.evaluation",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,14 +63,23 @@ def fuse_window(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(image, valid)`` of ``date`` over ``window`` (None: the whole scene); a pixel is valid
     where the target's coarse image and at least one reference pair are."""
-    c2, cv2 = scene.read_coarse(date, window)
-    pairs, valids = [], []
-    for ref in references:
-        f1, v1 = scene.read_fine(ref, window)
-        c1, cv1 = scene.read_coarse(ref, window)
-        pairs.append((c1, f1))
-        valids.append(v1 & cv1 & cv2)
-    image = method.predict_pairs(pairs, c2, valids)
+    target = scene.read_coarse(date, window)
+    pairs = [(scene.read_fine(ref, window), scene.read_coarse(ref, window)) for ref in references]
+    return fuse_arrays(method, target, pairs)
+
+
+Read = tuple[np.ndarray, np.ndarray]
+"""``(values (bands, h, w), valid (h, w))`` as :meth:`Scene.read_fine` returns them."""
+
+
+def fuse_arrays(
+    method: Method, target: Read, pairs: Sequence[tuple[Read, Read]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(image, valid)`` from the target's coarse read and each reference's ``(fine, coarse)``
+    reads (the arithmetic of :func:`fuse_window`, for callers that read the inputs once)."""
+    c2, cv2 = target
+    valids = [v1 & cv1 & cv2 for (_, v1), (_, cv1) in pairs]
+    image = method.predict_pairs([(c1, f1) for (f1, _), (c1, _) in pairs], c2, valids)
     return np.asarray(image, dtype=np.float32), np.logical_or.reduce(valids)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from est_stfm.errors import EstStfmError
@@ -47,6 +48,17 @@ def choose_references(
                 f"and means one pair; candidates: {', '.join(str(d) for d in candidates)}"
             )
         return date, (reference,)
+    if not candidates and pairs != "2":
+        scene.nearest_reference(date)  # no reference at all: its one-line error names the scene
+    return date, pair_dates(date, candidates, pairs)
+
+
+def pair_dates(
+    date: dt.date, candidates: Sequence[dt.date], pairs: str = DEFAULT_PAIRS
+) -> tuple[dt.date, ...]:
+    """The reference date(s) of ``date`` among ``candidates`` (dates with a fine and a coarse
+    image, other than ``date``), chosen as :func:`choose_references` does: two (the nearest
+    before and after) or the nearest one (ties: the earlier)."""
     before = [d for d in candidates if d < date]
     after = [d for d in candidates if d > date]
     if pairs == "2" and not (before and after):
@@ -55,5 +67,9 @@ def choose_references(
             f"dates with fine and coarse images: {', '.join(str(d) for d in candidates) or 'none'}"
         )
     if pairs != "1" and before and after:
-        return date, (before[-1], after[0])
-    return date, (scene.nearest_reference(date),)
+        return (before[-1], after[0])
+    if not candidates:
+        raise EstStfmError(
+            f"no reference for {date}: it needs another date with both a fine and a coarse image"
+        )
+    return (min(candidates, key=lambda d: (abs((d - date).days), d)),)

@@ -20,7 +20,7 @@ How a scene of any size is predicted with bounded memory:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,6 +112,7 @@ def tile_rows(height: int, width: int, tile: int, overlap: int) -> list[list[Til
 
 
 PredictWindow = Callable[[Window], tuple[np.ndarray, np.ndarray]]
+PredictWindows = Callable[[Window], Sequence[tuple[np.ndarray, np.ndarray]]]
 
 
 def predict_tiled(
@@ -128,41 +129,78 @@ def predict_tiled(
     ``predict_window(window)`` returns ``(reflectance (bands, h, w), valid (h, w))`` for a window
     of the scene. ``progress(n)`` is called after each tile.
     """
-    height, width = writer.grid.height, writer.grid.width
-    bands = writer.ds.count
+    return predict_tiled_many(
+        lambda window: [predict_window(window)],
+        [writer],
+        tile=tile,
+        overlap=overlap,
+        halo=halo,
+        progress=progress,
+    )
+
+
+class _RowBuffer:
+    """One output's accumulator: a tile row high and the scene wide."""
+
+    def __init__(self, bands: int, depth: int, width: int):
+        self.acc = np.zeros((bands, depth, width), np.float32)
+        self.valid = np.ones((depth, width), bool)
+
+    def shift(self, k: int, used: int) -> None:
+        """Move rows ``k:used`` up to the top and clear the freed rows."""
+        self.acc[:, : used - k] = self.acc[:, k:used].copy()
+        self.valid[: used - k] = self.valid[k:used].copy()
+        self.acc[:, used - k :] = 0.0
+        self.valid[used - k :] = True
+
+
+def predict_tiled_many(
+    predict_windows: PredictWindows,
+    writers: Sequence[StreamedGeoTiff],
+    *,
+    tile: int = DEFAULT_TILE,
+    overlap: int = DEFAULT_OVERLAP,
+    halo: int = DEFAULT_HALO,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """:func:`predict_tiled` for several outputs on one grid (e.g. several dates): each tile's
+    inputs are read once, ``predict_windows(window)`` returns one ``(reflectance, valid)`` per
+    writer, and every output is blended and streamed exactly as :func:`predict_tiled` does it.
+    Memory: one row buffer per writer. Returns the number of tiles."""
+    grid = writers[0].grid
+    height, width = grid.height, grid.width
     rows = tile_rows(height, width, tile, overlap)
-    # One fixed buffer, a tile row high and the scene wide; buffer row 0 is scene row `top`.
+    # One buffer per output, a tile row high and the scene wide; buffer row 0 is scene row `top`.
     depth = rows[0][0].rows[1] - rows[0][0].rows[0]
-    acc = np.zeros((bands, depth, width), np.float32)
+    buffers = [_RowBuffer(w.ds.count, depth, width) for w in writers]
     wsum = np.zeros((depth, width), np.float32)
-    valid_acc = np.ones((depth, width), bool)
     top, n = 0, 0
     for i, row in enumerate(rows):
         r0, r1 = row[0].rows
         b0, h = r0 - top, r1 - r0
         for t in row:
             window, (dr, dc) = t.read_window(halo, height, width)
-            image, valid = predict_window(window)
+            outputs = predict_windows(window)
             (c0, c1), weight = t.cols, t.weight
             w = c1 - c0
-            acc[:, b0 : b0 + h, c0:c1] += image[:, dr : dr + h, dc : dc + w] * weight
+            for buf, (image, valid) in zip(buffers, outputs, strict=True):
+                buf.acc[:, b0 : b0 + h, c0:c1] += image[:, dr : dr + h, dc : dc + w] * weight
+                buf.valid[b0 : b0 + h, c0:c1] &= valid[dr : dr + h, dc : dc + w]
             wsum[b0 : b0 + h, c0:c1] += weight
-            valid_acc[b0 : b0 + h, c0:c1] &= valid[dr : dr + h, dc : dc + w]
             n += 1
             if progress:
                 progress(n)
         # rows above the next tile row are final: write them (in column chunks, to keep the
         # encoding's temporaries small), then move the rest up and clear the freed rows
         k = (rows[i + 1][0].rows[0] if i + 1 < len(rows) else r1) - top
-        for c in range(0, width, WRITE_COLUMNS):
-            cs = slice(c, min(width, c + WRITE_COLUMNS))
-            writer.write(top, c, acc[:, :k, cs] / wsum[:k, cs], valid_acc[:k, cs])
+        for writer, buf in zip(writers, buffers, strict=True):
+            for c in range(0, width, WRITE_COLUMNS):
+                cs = slice(c, min(width, c + WRITE_COLUMNS))
+                writer.write(top, c, buf.acc[:, :k, cs] / wsum[:k, cs], buf.valid[:k, cs])
         used = b0 + h
-        acc[:, : used - k] = acc[:, k:used].copy()
+        for buf in buffers:
+            buf.shift(k, used)
         wsum[: used - k] = wsum[k:used].copy()
-        valid_acc[: used - k] = valid_acc[k:used].copy()
-        acc[:, used - k :] = 0.0
         wsum[used - k :] = 0.0
-        valid_acc[used - k :] = True
         top += k
     return n
