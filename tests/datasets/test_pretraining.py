@@ -178,3 +178,11 @@ def test_bad_settings_are_one_line_errors(tmp_path: Path, kwargs: dict, message:
     with pytest.raises(EstStfmError, match=message) as info:
         make_pretraining_scene(tmp_path, **options)
     assert "\n" not in str(info.value)
+
+
+def test_a_zone_left_without_pixels_is_skipped(tmp_path):
+    """Seed 5 draws a zone that the border warp leaves empty (it raised IndexError once)."""
+    from est_stfm.datasets.pretraining import pretraining_scenes
+
+    paths = pretraining_scenes(tmp_path, 3, seed=5)
+    assert all(p.exists() for p in paths)

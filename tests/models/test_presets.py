@@ -45,7 +45,7 @@ def test_every_architecture_has_a_preset() -> None:
 
 def test_listing_order_puts_est_stfm_first() -> None:
     archs = [get_preset(name).arch for name in PRESETS]
-    assert archs == sorted(archs, key=["est-stfm", "edcstfn", "swinstfm"].index)
+    assert archs == sorted(archs, key=["est-stfm", "est-stfm-any", "edcstfn", "swinstfm"].index)
     assert PRESETS[:3] == ["est-stfm-tiny", "est-stfm-small", "est-stfm-base"]
 
 

@@ -158,6 +158,8 @@ def _field_mosaic(
         inside = candidates[zone[candidates[:, 0].astype(int), candidates[:, 1].astype(int)] == z]
         if len(inside) == 0:
             rows, cols = np.nonzero(zone == z)
+            if len(rows) == 0:  # the warp left this zone no pixel: it has no fields
+                continue
             inside = np.array([[rows[len(rows) // 2], cols[len(cols) // 2]]], dtype=np.float64)
         names = list(_ZONES[use][1])
         weight = np.array(list(_ZONES[use][1].values()))

@@ -7,11 +7,13 @@ architecture and its presets; the import order below is the order ``list_models(
 from __future__ import annotations
 
 # isort: off
-# The architecture modules, in listing order: EST-STFM's presets first, then the baselines'.
-from est_stfm.models import eststfm, edcstfn, swinstfm  # noqa: F401
+# The architecture modules, in listing order: EST-STFM's presets first (fixed bands, then
+# band-agnostic), then the baselines'.
+from est_stfm.models import eststfm, agnostic, edcstfn, swinstfm  # noqa: F401
 # isort: on
 
 from est_stfm.models._registry import list_models
+from est_stfm.models.agnostic import AgnosticConfig
 from est_stfm.models.edcstfn import EDCSTFNConfig
 from est_stfm.models.eststfm import ModelConfig
 from est_stfm.models.factory import (
@@ -24,6 +26,7 @@ from est_stfm.models.factory import (
 from est_stfm.models.swinstfm import SwinSTFMConfig
 
 __all__ = [
+    "AgnosticConfig",
     "EDCSTFNConfig",
     "ModelConfig",
     "PresetInfo",

@@ -116,7 +116,7 @@ def initial_model(cfg: FitConfig, bands: int) -> torch.nn.Module:
         raise EstStfmError(
             f"--init {cfg.init!r}: not a pretrained model ({names}) nor a model directory"
         )
-    if model.config.bands != bands:
+    if model.config.bands is not None and model.config.bands != bands:
         raise EstStfmError(
             f"--init {cfg.init} has {model.config.bands} bands but the scene has {bands}: "
             "fine-tune only from weights with the same bands"

@@ -40,6 +40,7 @@ from tqdm import tqdm
 
 from est_stfm.errors import EstStfmError
 from est_stfm.io.atomic import atomic_write_text
+from est_stfm.models.apply import fused
 from est_stfm.training.config import FitConfig
 from est_stfm.training.distributed import Runtime, agree
 from est_stfm.training.losses import coarse_consistency, fusion_loss
@@ -200,8 +201,7 @@ def _batch_loss(
     """The training loss of one batch ``(C1, F1, C2, F2, valid, shift, coarse factor)``."""
     c1, f1, c2, f2, valid, shift, factor = batch
     with autocast:
-        pred = net(c1, f1, c2)
-    pred = pred.float() + shift  # the correction on top of the chosen base
+        pred = fused(net, c1, f1, c2, shift, valid)  # on top of the chosen base
     loss = fusion_loss(pred, f2, valid, cfg.ssim_weight)
     if cfg.consistency_weight:
         for k in torch.unique(factor).tolist():

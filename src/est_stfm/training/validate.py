@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from est_stfm.models.apply import band_agnostic, fused
 from est_stfm.training.samples import SceneStack, Split, pair_arrays, pair_shift
 
 
@@ -24,7 +25,8 @@ def base_state(model: torch.nn.Module) -> dict[str, torch.Tensor] | None:
     when the model has no such base."""
     head = getattr(model, "head", None)
     config = getattr(model, "config", None)
-    if getattr(config, "residual", None) != "change" or not isinstance(head, torch.nn.Conv2d):
+    corrects = band_agnostic(model) or getattr(config, "residual", None) == "change"
+    if not corrects or not isinstance(head, torch.nn.Conv2d):
         return None
     state = copy.deepcopy(model.state_dict())
     prefix = next(name for name, module in model.named_modules() if module is head)
@@ -74,7 +76,7 @@ class Validator:
             c1, f1, c2, f2, valid, shift = (
                 torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in arrays
             )
-            pred = model(c1[None], f1[None], c2[None]).float()[0] + shift
+            pred = fused(model, c1[None], f1[None], c2[None], shift[None], valid[None, None])[0]
             err = ((pred - f2) ** 2)[:, valid]
             if err.numel() and math.isfinite(naive) and naive > 0:
                 ratios.append(math.sqrt(float(err.mean())) / naive)
