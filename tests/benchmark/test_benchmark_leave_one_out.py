@@ -123,6 +123,11 @@ def test_resume_keeps_rows_and_fits_and_quick_runs_one_case(loo_run, tmp_path):
     log: list[str] = []
     run_benchmark(protocol, out, resume=True, log=log.append)
     assert not any(line.strip().startswith("fit {") for line in log)
+    # adding (here: rerunning) one method keeps the other methods' rows in the results file
+    before = (out / "results.csv").read_text()
+    run_benchmark(protocol, out, resume=True, methods=["naive-change"], log=log.append)
+    assert (out / "results.csv").read_text().count("est-stfm-tiny") == 3
+    assert len((out / "results.csv").read_text().splitlines()) == len(before.splitlines())
     quick: list[str] = []
     res = run_benchmark(
         protocol, tmp_path / "q", quick=True, methods=["naive-change"], log=quick.append

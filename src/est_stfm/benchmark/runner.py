@@ -316,6 +316,13 @@ def _selected(planned: list[Planned], only: Iterable[str], quick: bool) -> list[
     return keep
 
 
+def _in_order(rows: list[Row], case_ids: list[str], protocol: Protocol) -> list[Row]:
+    """``rows`` by case, then by method, in protocol order."""
+    cases = {c: i for i, c in enumerate(case_ids)}
+    methods = {m.id: i for i, m in enumerate(protocol.methods)}
+    return sorted(rows, key=lambda r: (cases.get(r.case, len(cases)), methods.get(r.method, 0)))
+
+
 def run_benchmark(
     protocol_path: str | Path,
     out_dir: str | Path,
@@ -331,7 +338,9 @@ def run_benchmark(
 
     ``resume``: rows already finished (status ok or skipped) in ``OUT/results.csv`` are kept as
     they are and not run again, so an interrupted run, or a protocol with a method added, is
-    completed without redoing the rest; a group's finished fit is kept too. ``quick``: only the
+    completed without redoing the rest; a group's finished fit is kept too, and so are the rows
+    of methods this run does not select (``--methods`` adds methods to a results file without
+    rerunning the others). ``quick``: only the
     quick cases (one per scene in version 2) and the methods not marked ``quick: false``.
     """
     protocol_path = Path(protocol_path).resolve()
@@ -345,12 +354,16 @@ def run_benchmark(
     csv_path, md_path = out / "results.csv", out / "results.md"
     rows: list[Row] = []
     done: dict[tuple[str, str], Row] = {}
+    kept: list[Row] = []  # rows of the methods not selected this time
     if resume and csv_path.is_file():
+        previous = rows_from_csv(csv_path)
         done = {
-            (r.case, r.method): r
-            for r in rows_from_csv(csv_path)
-            if r.ok or r.status.startswith("skipped: needs")
+            (r.case, r.method): r for r in previous if r.ok or r.status.startswith("skipped: needs")
         }
+        selected = {m.id for m in chosen}
+        known = {m.id for m in protocol.methods}
+        case_ids = {c.id for c, _ in planned}
+        kept = [r for r in previous if r.method in known - selected and r.case in case_ids]
     start = time.perf_counter()
     env = {**environment(), "load average at start": load_average()}
     cases = [c for c, _ in planned]
@@ -360,10 +373,11 @@ def run_benchmark(
     def write() -> None:
         env["at the end"] = load_average()
         info.seconds = time.perf_counter() - start
-        atomic_write_text(csv_path, results_csv(rows))
-        atomic_write_text(md_path, results_markdown(rows, info))
+        every = _in_order([*rows, *kept], [c.id for c, _ in planned], protocol)
+        atomic_write_text(csv_path, results_csv(every))
+        atomic_write_text(md_path, results_markdown(every, info))
         if protocol.version >= 2:
-            atomic_write_text(out / "summary.md", summary_markdown(rows, info))
+            atomic_write_text(out / "summary.md", summary_markdown(every, info))
 
     def runs_on(case: CaseSpec, method: MethodSpec) -> bool:
         return method.cases == "all" or case.quick or not case.pairs
