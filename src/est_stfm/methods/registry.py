@@ -10,6 +10,7 @@ from typing import Literal
 from est_stfm.errors import EstStfmError
 from est_stfm.methods.base import Method
 from est_stfm.methods.classic import CLASSIC_METHODS, classic_method
+from est_stfm.methods.consistency import SUFFIX, Consistent
 from est_stfm.methods.model import ModelMethod
 from est_stfm.models.checkpoint import load_model
 from est_stfm.models.pretrained import PRETRAINED, describe_pretrained, load_pretrained
@@ -39,12 +40,38 @@ def method_names() -> list[MethodName]:
     return names
 
 
+def is_classic_name(name: str) -> bool:
+    """Whether ``name`` is a classic method (``CLASSIC_METHODS``), alone or with the
+    ``+consistency`` suffix: methods that need no training."""
+    base = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
+    return base in CLASSIC_METHODS
+
+
+def _with_suffix(spec: str, scene: Scene | None) -> Method:
+    """``<method>+consistency``: the method followed by the consistency step; an unknown
+    suffix is a one-line error."""
+    base, _, suffix = spec.rpartition("+")
+    if f"+{suffix}" != SUFFIX:
+        raise EstStfmError(
+            f"model {spec!r}: unknown suffix '+{suffix}'; the only method suffix is {SUFFIX} "
+            f"(e.g. fsdaf{SUFFIX}), or give a directory written by `est-stfm fit`"
+        )
+    factor = scene.coarse_factor if scene else None
+    if factor is None:
+        raise EstStfmError(
+            f"{spec} needs the coarse pixel size: add `coarse_factor: N` (coarse pixel size in "
+            "fine pixels, e.g. 16 for 480 m / 30 m) to the scene file"
+        )
+    return Consistent(resolve_method(base, scene), factor)
+
+
 def resolve_method(spec: str | Path, scene: Scene | None = None) -> Method:
     """A method from a classic method's name (``CLASSIC_METHODS``: ``naive-copy``,
-    ``naive-change``, ``starfm``, ``estarfm``, ``fit-fc``, ``fsdaf``), the name of shipped
-    pretrained weights (``est-stfm models``) or a saved model directory. ``scene`` gives the
-    context some classic methods need (FSDAF, Fit-FC: ``scene.coarse_factor``) and is checked
-    against a model's bands."""
+    ``naive-change``, ``starfm``, ``estarfm``, ``fit-fc``, ``fsdaf``, ``blend``, ...), the name
+    of shipped pretrained weights (``est-stfm models``) or a saved model directory; any of them
+    followed by ``+consistency`` adds the consistency step
+    (:mod:`est_stfm.methods.consistency`). ``scene`` gives the context some methods need
+    (``scene.coarse_factor``) and is checked against a model's bands."""
     factor = scene.coarse_factor if scene else None
     if str(spec) in CLASSIC_METHODS:
         return classic_method(str(spec), coarse_factor=factor)
@@ -53,6 +80,8 @@ def resolve_method(spec: str | Path, scene: Scene | None = None) -> Method:
         name = str(spec)
     else:
         path = Path(spec)
+        if not path.exists() and "+" in path.name:
+            return _with_suffix(str(spec), scene)
         if not path.exists():
             names = ", ".join([*CLASSIC_METHODS, *PRETRAINED])
             raise EstStfmError(
@@ -62,7 +91,7 @@ def resolve_method(spec: str | Path, scene: Scene | None = None) -> Method:
         model, meta = load_model(path)
         name = meta.get("preset") or "est-stfm"
     bands = model.config.bands
-    if scene is not None and scene.bands != bands:
+    if scene is not None and bands is not None and scene.bands != bands:  # None: any bands
         raise EstStfmError(
             f"model {spec} expects {bands} bands but {scene.path} has {scene.bands}: "
             "fit a model on this scene (est-stfm fit) or choose its bands in the scene file"

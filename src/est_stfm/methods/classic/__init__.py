@@ -4,10 +4,14 @@
 * ``starfm``: STARFM, Gao et al. 2006 (:mod:`est_stfm.methods.classic.starfm`), one or two pairs;
 * ``fsdaf``: FSDAF, Zhu et al. 2016 (:mod:`est_stfm.methods.classic.fsdaf`), needs the coarse pixel
   size in fine pixels (a scene's ``coarse_factor``);
+* ``starfm-fast``, ``fsdaf-fast``: the earlier approximations of both (``variant="fast"``), kept
+  for comparison; ``starfm`` and ``fsdaf`` follow the authors' reference code;
 * ``estarfm``: ESTARFM, Zhu et al. 2010 (:mod:`est_stfm.methods.classic.estarfm`), needs two
   pairs (one before, one after the date);
 * ``fit-fc``: Fit-FC, Wang & Atkinson 2018 (:mod:`est_stfm.methods.classic.fitfc`), needs the
-  coarse pixel size in fine pixels.
+  coarse pixel size in fine pixels;
+* ``blend``: a per-pixel weighting of the others by their agreement with the coarse target
+  (:mod:`est_stfm.methods.classic.blend`), needs the coarse pixel size in fine pixels.
 
 :data:`CLASSIC_METHODS` maps each name to a factory taking the keyword ``coarse_factor``
 (``float | None``); :func:`classic_method` builds one with a clear error when context is missing.
@@ -19,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from est_stfm.errors import EstStfmError
+from est_stfm.methods.classic.blend import Blend
 from est_stfm.methods.classic.estarfm import Estarfm
 from est_stfm.methods.classic.fitfc import FitFc
 from est_stfm.methods.classic.fsdaf import Fsdaf
@@ -35,13 +40,22 @@ def _fitfc(coarse_factor: float | None = None) -> FitFc:
     return FitFc(factor=coarse_factor)
 
 
-def _fsdaf(coarse_factor: float | None = None) -> Fsdaf:
+def _blend(coarse_factor: float | None = None) -> Blend:
+    if coarse_factor is None:
+        raise EstStfmError(
+            "blend needs the coarse pixel size: add `coarse_factor: N` (coarse pixel size in "
+            "fine pixels, e.g. 16 for 480 m / 30 m) to the scene file"
+        )
+    return Blend(factor=coarse_factor)
+
+
+def _fsdaf(coarse_factor: float | None = None, variant: str = "faithful") -> Fsdaf:
     if coarse_factor is None:
         raise EstStfmError(
             "FSDAF needs the coarse pixel size: add `coarse_factor: N` (coarse pixel size in "
             "fine pixels, e.g. 16 for 480 m / 30 m) to the scene file"
         )
-    return Fsdaf(factor=coarse_factor)
+    return Fsdaf(factor=coarse_factor, variant=variant)
 
 
 CLASSIC_METHODS: dict[str, Callable[..., Any]] = {
@@ -51,6 +65,9 @@ CLASSIC_METHODS: dict[str, Callable[..., Any]] = {
     "fsdaf": _fsdaf,
     "fit-fc": _fitfc,
     "estarfm": lambda coarse_factor=None: Estarfm(),
+    "starfm-fast": lambda coarse_factor=None: Starfm(variant="fast"),
+    "fsdaf-fast": lambda coarse_factor=None: _fsdaf(coarse_factor, variant="fast"),
+    "blend": _blend,
 }
 """Name -> factory ``(coarse_factor=None) -> method`` of every classic method."""
 
@@ -69,6 +86,7 @@ __all__ = [
     "CLASSIC_METHODS",
     "NAIVE_METHODS",
     "AddCoarseChange",
+    "Blend",
     "CopyReference",
     "Estarfm",
     "FitFc",
