@@ -40,6 +40,12 @@ def main() -> None:
     parser.add_argument("--base", default="fsdaf")
     parser.add_argument("--model", default="est-stfm-any-tiny")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--validation",
+        default="none",
+        help="none (default: the last weights are kept; the real test is protocol v3, whose "
+        "dates these weights never saw) or spatial (a strip of every synthetic pair: slow)",
+    )
     args = parser.parse_args()
     data = args.out / "data"
     paths = sorted(data.glob("scene_*/scene.yaml"))
@@ -55,7 +61,7 @@ def main() -> None:
         bands_per_sample=3,
         lr=1e-3,
         patience=1000,
-        validation="spatial",
+        validation=args.validation,
         seed=args.seed,
         threads=args.threads,
     )
