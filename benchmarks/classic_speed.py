@@ -1,5 +1,5 @@
-"""Wall time and accuracy of the classic methods (STARFM 1 and 2 pairs, ESTARFM, FSDAF, Fit-FC) on
-synthetic scenes.
+"""Wall time and accuracy of the classic methods (STARFM 1 and 2 pairs, ESTARFM, FSDAF, Fit-FC,
+the -fast approximations, blend, the consistency step) on synthetic scenes, in process.
 
     python benchmarks/classic_speed.py [--sizes 400 1000] [--bands 3] [--factor 16]
 
@@ -26,7 +26,9 @@ from est_stfm.methods.classic import (
     FitFc,
     Fsdaf,
     Starfm,
+    classic_method,
 )
+from est_stfm.methods.consistency import Consistent
 
 DATES = ("2001-05-08", "2001-06-25", "2001-08-12")
 
@@ -48,6 +50,10 @@ def run(size: int, bands: int, factor: int) -> list[tuple[str, float, float]]:
         "estarfm (2 pairs)": lambda: Estarfm().predict_pairs([(c1, f1), (c3, f3)], c2),
         "fsdaf": lambda: Fsdaf(factor).predict(c1, f1, c2),
         "fit-fc": lambda: FitFc(factor).predict(c1, f1, c2),
+        "starfm-fast (1 pair)": lambda: classic_method("starfm-fast").predict(c1, f1, c2),
+        "fsdaf-fast": lambda: classic_method("fsdaf-fast", factor).predict(c1, f1, c2),
+        "blend (1 pair)": lambda: classic_method("blend", factor).predict(c1, f1, c2),
+        "fsdaf+consistency": lambda: Consistent(Fsdaf(factor), factor).predict(c1, f1, c2),
     }
     rows = []
     for name, job in jobs.items():

@@ -98,6 +98,9 @@ class PretrainedWeights:
     weak: str
     """Where they are known to be weak."""
     sha256: str
+    any_bands: bool = False
+    """Band-agnostic weights (``est-stfm-any``): any band count and unit, not only
+    :attr:`bands`."""
 
     @property
     def directory(self) -> Path:
@@ -124,6 +127,8 @@ class PretrainedWeights:
     def description(self) -> str:
         """The line ``est-stfm models`` prints after the preset."""
         bands = f"{len(self.bands)} bands ({', '.join(self.bands)})"
+        if self.any_bands:
+            bands = "any band count and unit"
         return f"{bands}; {self.record.summary()}; trained on {self.training_data}"
 
 
