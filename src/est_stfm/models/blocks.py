@@ -1,4 +1,10 @@
-"""Building blocks: channel LayerNorm, the TSN transformer block, down- and upsampling."""
+"""Building blocks: channel LayerNorm, the TSN transformer block, down- and upsampling, the
+valid mask's pyramid, and the switch to the plain reference forward paths.
+
+Valid masks: a TSN block passes its ``valid`` mask (B, 1, H, W) to the channel attention, which
+keeps invalid pixels out of its statistics. The LayerNorm needs nothing: its statistics are
+those of one pixel's channels, so a pixel's normalisation never reads another pixel.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,12 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from est_stfm.models.attention import DEFAULT_RATIOS, AttentionMode, ChannelAttention
+from est_stfm.models.attention import (
+    DEFAULT_RATIOS,
+    AttentionMode,
+    ChannelAttention,
+    TopKRule,
+)
 from est_stfm.models.feedforward import FeedForwardKind, make_feedforward
 
 
@@ -34,16 +45,18 @@ class TSNBlock(nn.Module):
         ratios: Sequence[float] = DEFAULT_RATIOS,
         feedforward: FeedForwardKind = "mfnn",
         expansion: float = 2.66,
+        *,
+        k_rule: TopKRule = "distinct",
     ) -> None:
         super().__init__()
         self.norm1 = LayerNorm2d(dim)
-        self.attn = ChannelAttention(dim, heads, mode=attention, ratios=ratios)
+        self.attn = ChannelAttention(dim, heads, mode=attention, ratios=ratios, k_rule=k_rule)
         self.norm2 = LayerNorm2d(dim)
         self.ffn = make_feedforward(feedforward, dim, expansion)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """(B, C, H, W) -> (B, C, H, W)."""
-        x = x + self.attn(self.norm1(x))
+    def forward(self, x: Tensor, valid: Tensor | None = None) -> Tensor:
+        """(B, C, H, W) -> (B, C, H, W); ``valid`` (B, 1, H, W) or None: every pixel valid."""
+        x = x + self.attn(self.norm1(x), valid)
         return x + self.ffn(self.norm2(x))
 
 
@@ -73,3 +86,18 @@ class Upsample(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """(B, C, H, W) -> (B, C/2, 2H, 2W)."""
         return F.pixel_shuffle(self.conv(x), 2)
+
+
+def downsample_mask(valid: Tensor) -> Tensor:
+    """The valid mask one level down: a pixel is valid where all four it covers are."""
+    return -F.max_pool2d(-valid, 2)
+
+
+def use_reference(module: nn.Module, on: bool = True) -> nn.Module:
+    """Switch every part of ``module`` that has a fast and a plain forward path to the plain
+    reference (``on=True``) or back to the fast one; returns ``module``. The weights are the same
+    either way, and so are the outputs up to float rounding."""
+    for part in module.modules():
+        if hasattr(part, "reference"):
+            part.reference = on
+    return module

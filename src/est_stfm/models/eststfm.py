@@ -18,6 +18,20 @@ Layout:
 * A 3x3 head conv to ``bands`` channels, weights and bias initialised to zero, added to a base:
   ``residual="change"``: F1 + (C2 - C1); ``"reference"``: F1; ``"none"``: nothing.
 
+Valid mask: ``forward(..., valid=mask)`` with ``mask`` (B, 1, H, W), 1 where a pixel holds data
+(0: nodata, cloud, a zero-padded patch border), keeps the invalid pixels out of every channel
+attention's statistics; the mask follows the pyramid (a coarser pixel is valid where all four
+pixels it covers are) and the pixels the model pads to a multiple of ``2**(levels-1)`` are always
+invalid. Convolutions still see neighbours: see :mod:`est_stfm.models.attention` for what exactly
+is invariant.
+
+Top-K branch sizes (``topk_rule``): with the default ratios 1/2, 2/3, 3/4, 4/5 and 16 channels
+per head, the ``"floor"`` rule gives k = 8, 10, 12, 12 (two identical branches) and 4, 5, 6, 6
+at 8 channels per head. Every preset uses ``"distinct"`` (8, 11, 12, 13 and 4, 5, 6, 7: four
+different branches at every level of tiny, small and base). ``"floor"`` is the default of the
+config only so that models saved before the field existed (their ``model.json`` lacks it, e.g.
+the shipped ``est-stfm-small-stf6`` weights) load with the branches they were trained with.
+
 Note on the residual default: the specification's default is ``"reference"``. We default to
 ``"change"`` because, with the zero-initialised head, training then starts exactly at the naive
 "fine reference + coarse change" prediction and can only improve on it.
@@ -32,11 +46,13 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, model_validator
 from torch import Tensor, nn
 
 from est_stfm.models._registry import register_arch, register_preset
-from est_stfm.models.blocks import Downsample, TSNBlock, Upsample
+from est_stfm.models.attention import TopKRule
+from est_stfm.models.blocks import Downsample, TSNBlock, Upsample, downsample_mask
 from est_stfm.models.correction import (
     Residual,
     add_base,
@@ -61,6 +77,7 @@ class ModelConfig(BaseModel):
     ffn_expansion: float = 2.66
     attention: Literal["topk", "dense"] = "topk"
     topk_ratios: tuple[float, ...] = (1 / 2, 2 / 3, 3 / 4, 4 / 5)
+    topk_rule: TopKRule = "floor"
     feedforward: Literal["mfnn", "plain"] = "mfnn"
     fusion: Literal["mffb", "concat"] = "mffb"
     residual: Residual = "change"
@@ -94,7 +111,18 @@ def _tsn(config: ModelConfig, level: int) -> TSNBlock:
         ratios=config.topk_ratios,
         feedforward=config.feedforward,
         expansion=config.ffn_expansion,
+        k_rule=config.topk_rule,
     )
+
+
+Masks = list[Tensor | None]
+"""One valid mask (B, 1, h, w) per level, finest first, or None where every pixel is valid."""
+
+
+def _run(blocks: nn.ModuleList, x: Tensor, valid: Tensor | None) -> Tensor:
+    for block in blocks:
+        x = block(x, valid)
+    return x
 
 
 class Encoder(nn.Module):
@@ -105,19 +133,19 @@ class Encoder(nn.Module):
         levels = len(config.dims)
         self.embed = nn.Conv2d(config.bands, config.dims[0], 3, padding=1)
         self.stages = nn.ModuleList(
-            nn.Sequential(*(_tsn(config, lvl) for _ in range(config.enc_blocks[lvl])))
+            nn.ModuleList(_tsn(config, lvl) for _ in range(config.enc_blocks[lvl]))
             for lvl in range(levels)
         )
         self.downs = nn.ModuleList(Downsample(config.dims[lvl]) for lvl in range(levels - 1))
 
-    def forward(self, x: Tensor) -> list[Tensor]:
+    def forward(self, x: Tensor, masks: Masks) -> list[Tensor]:
         """(B, bands, H, W) -> [(B, dims[l], H/2**l, W/2**l) for each level l]."""
         feats = []
         x = self.embed(x)
         for lvl, stage in enumerate(self.stages):
             if lvl > 0:
                 x = self.downs[lvl - 1](x)
-            x = stage(x)
+            x = _run(stage, x, masks[lvl])
             feats.append(x)
         return feats
 
@@ -130,12 +158,13 @@ class MFFB(nn.Module):
         dim = config.dims[level]
         self.branches = nn.ModuleList(_tsn(config, level) for _ in range(streams))
         self.merge = nn.Conv2d(streams * dim, dim, 1)
-        self.refine = nn.Sequential(*(_tsn(config, level) for _ in range(config.fusion_blocks)))
+        self.refine = nn.ModuleList(_tsn(config, level) for _ in range(config.fusion_blocks))
 
-    def forward(self, streams: list[Tensor]) -> Tensor:
+    def forward(self, streams: list[Tensor], valid: Tensor | None = None) -> Tensor:
         """Fuse equally shaped (B, C, h, w) streams into one (B, C, h, w) map."""
-        merged = torch.cat([branch(s) for branch, s in zip(self.branches, streams, strict=True)], 1)
-        return self.refine(self.merge(merged))
+        pairs = zip(self.branches, streams, strict=True)
+        merged = torch.cat([branch(s, valid) for branch, s in pairs], 1)
+        return _run(self.refine, self.merge(merged), valid)
 
 
 class ConcatFusion(nn.Module):
@@ -148,8 +177,9 @@ class ConcatFusion(nn.Module):
         self.conv = nn.Conv2d(dim, dim, 3, padding=1)
         self.act = nn.GELU()
 
-    def forward(self, streams: list[Tensor]) -> Tensor:
-        """Fuse equally shaped (B, C, h, w) streams into one (B, C, h, w) map."""
+    def forward(self, streams: list[Tensor], valid: Tensor | None = None) -> Tensor:
+        """Fuse equally shaped (B, C, h, w) streams into one (B, C, h, w) map (no statistics:
+        ``valid`` is unused)."""
         return self.act(self.conv(self.merge(torch.cat(streams, dim=1))))
 
 
@@ -171,24 +201,49 @@ class ESTSTFM(nn.Module):
         self.ups = nn.ModuleList(Upsample(config.dims[lvl + 1]) for lvl in range(levels - 1))
         self.head = zero_head(config.dims[0], config.bands)
 
-    def forward(self, coarse_ref: Tensor, fine_ref: Tensor, coarse_target: Tensor) -> Tensor:
-        """Predict the fine image at the target date, (B, bands, H, W)."""
+    def forward(
+        self,
+        coarse_ref: Tensor,
+        fine_ref: Tensor,
+        coarse_target: Tensor,
+        valid: Tensor | None = None,
+    ) -> Tensor:
+        """Predict the fine image at the target date, (B, bands, H, W); ``valid`` (B, 1, H, W):
+        1 where the inputs hold data (see the module docstring), None: everywhere."""
         check_inputs(coarse_ref, fine_ref, coarse_target)
         batch, _, h, w = fine_ref.shape
         c1, f1, c2 = (
             pad_to_multiple(t, self.multiple) for t in (coarse_ref, fine_ref, coarse_target)
         )
-        coarse = self.coarse_encoder(torch.cat((c1, c2), dim=0))
-        fine = self.fine_encoder(f1)
+        masks = self._masks(valid, fine_ref, f1.shape[-2:])
+        coarse = self.coarse_encoder(
+            torch.cat((c1, c2), dim=0), [m if m is None else torch.cat((m, m)) for m in masks]
+        )
+        fine = self.fine_encoder(f1, masks)
 
         out: Tensor | None = None
         for lvl in reversed(range(len(self.fusions))):
             e1, e2 = coarse[lvl][:batch], coarse[lvl][batch:]
             fourth = e1 if out is None else self.ups[lvl](out)
-            out = self.fusions[lvl]([fine[lvl], e2 - e1, e2, fourth])
+            out = self.fusions[lvl]([fine[lvl], e2 - e1, e2, fourth], masks[lvl])
         assert out is not None
         pred = self.head(out)[..., :h, :w]
         return add_base(self.config.residual, pred, coarse_ref, fine_ref, coarse_target)
+
+    def _masks(self, valid: Tensor | None, like: Tensor, padded: torch.Size) -> Masks:
+        """The valid mask of every level; padding is invalid. All None: nothing to mask."""
+        b, _, h, w = like.shape
+        if valid is None and (h, w) == tuple(padded):
+            return [None] * len(self.fusions)
+        if valid is None:
+            valid = like.new_ones(b, 1, h, w)
+        elif valid.shape != (b, 1, h, w):
+            raise ValueError(f"valid must have shape {(b, 1, h, w)}, got {tuple(valid.shape)}")
+        mask = F.pad(valid.to(like.dtype), (0, padded[1] - w, 0, padded[0] - h))
+        masks: Masks = [mask]
+        for _ in range(len(self.fusions) - 1):
+            masks.append(downsample_mask(masks[-1]))
+        return masks
 
 
 # ---------------------------------------------------------------- presets
@@ -198,13 +253,19 @@ _SMALL: dict[str, Any] = {
     "heads": (1, 2, 4, 8),
     "enc_blocks": (1, 1, 1, 1),
     "ffn_expansion": 2.0,
+    "topk_rule": "distinct",
 }
 
 
 @register_preset("est-stfm", "EST-STFM, tiny: for tests and smoke runs")
 def est_stfm_tiny() -> dict[str, Any]:
     """About one million parameters."""
-    return {"dims": (8, 16, 32, 64), "heads": (1, 1, 2, 4), "enc_blocks": (1, 1, 1, 1)}
+    return {
+        "dims": (8, 16, 32, 64),
+        "heads": (1, 1, 2, 4),
+        "enc_blocks": (1, 1, 1, 1),
+        "topk_rule": "distinct",
+    }
 
 
 @register_preset("est-stfm", "EST-STFM, small: trainable on a 2-core CPU in minutes")
@@ -221,6 +282,7 @@ def est_stfm_base() -> dict[str, Any]:
         "heads": (1, 2, 4, 8),
         "enc_blocks": (2, 2, 4, 4),
         "fusion_blocks": 2,
+        "topk_rule": "distinct",
     }
 
 
