@@ -373,7 +373,12 @@ def run_benchmark(
     def write() -> None:
         env["at the end"] = load_average()
         info.seconds = time.perf_counter() - start
-        every = _in_order([*rows, *kept], [c.id for c, _ in planned], protocol)
+        reached = {(r.case, r.method) for r in rows}
+        chosen_ids = {m.id for m in chosen}
+        waiting = [  # finished before, not reached yet: kept if this run is interrupted
+            r for key, r in done.items() if key not in reached and r.method in chosen_ids
+        ]
+        every = _in_order([*rows, *kept, *waiting], [c.id for c, _ in planned], protocol)
         atomic_write_text(csv_path, results_csv(every))
         atomic_write_text(md_path, results_markdown(every, info))
         if protocol.version >= 2:
