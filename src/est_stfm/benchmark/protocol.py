@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from est_stfm.errors import EstStfmError, condense
 from est_stfm.io.yaml import read_yaml
 from est_stfm.methods.classic import CLASSIC_METHODS
+from est_stfm.methods.registry import is_classic_name
+from est_stfm.models.pretrained import PRETRAINED
 from est_stfm.scene import Scene
 from est_stfm.scene.dates import DateLike, parse_date
 
@@ -82,11 +84,7 @@ class CaseSpec(BaseModel):
 
 def known_method(name: str) -> bool:
     """True for a classic method's name (``+consistency`` allowed) or shipped weights' name."""
-    if name.removesuffix("+consistency") in CLASSIC_METHODS:
-        return True
-    from est_stfm.models.pretrained import PRETRAINED  # imports torch: only for such names
-
-    return name in PRETRAINED
+    return is_classic_name(name) or name in PRETRAINED
 
 
 class MethodSpec(BaseModel):
