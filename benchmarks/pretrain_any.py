@@ -6,8 +6,9 @@ reflectance, NDVI and Kelvin scenes, 128-256 px, 3-6 dates, coarse factors 8-32,
 coarse-sensor gain/bias/band leakage/misregistration/PSF/noise). **No real image**: every case
 of the real-data benchmark (protocol v3) is a date these weights never saw.
 
-The network learns a correction on top of the classic base ``--base`` (FSDAF by default), so
-the shipped method is "FSDAF + pretrained EST-STFM correction". Every patch takes
+The network learns a correction on top of the classic base ``--base`` (``fsdaf+consistency``
+by default: the strongest single classic method of protocol v3), so the shipped method is
+"FSDAF + consistency step + pretrained EST-STFM correction". Every patch takes
 ``bands_per_sample`` bands of its scene, so scenes of any band count share a batch.
 
 Usage (one command; run it again with the same arguments to resume after an interruption)::
@@ -37,9 +38,11 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=45.0)
     parser.add_argument("--scenes", type=int, default=24)
     parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--base", default="fsdaf")
+    parser.add_argument("--base", default="fsdaf+consistency")
     parser.add_argument("--model", default="est-stfm-any-tiny")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--patch", type=int, default=96, help="training patch side (px)")
+    parser.add_argument("--batch", type=int, default=6, help="patches per step")
     parser.add_argument(
         "--validation",
         default="none",
@@ -56,8 +59,8 @@ def main() -> None:
         model=args.model,
         base=args.base,
         minutes=args.minutes,
-        patch_size=64,
-        batch_size=8,
+        patch_size=args.patch,
+        batch_size=args.batch,
         bands_per_sample=3,
         lr=1e-3,
         patience=1000,

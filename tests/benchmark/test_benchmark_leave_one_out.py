@@ -108,7 +108,7 @@ def test_one_fit_per_target_shared_by_its_cases(loo_run):
     assert all(r["status"] == "ok" for r in rows), [r["status"] for r in rows]
     assert sum(line.strip().startswith("fit {") for line in log) == 2  # one per target
     model = [r for r in rows if r["method"] == "est-stfm-tiny"]
-    # the two cases of one target share its fit (same cached time and dates); the other target has its own
+    # the two cases of one target share its fit (same time and dates); the other has its own
     assert model[0]["fit_s"] == model[1]["fit_s"]
     assert model[0]["training_dates"] == model[1]["training_dates"] != model[2]["training_dates"]
     assert model[1]["reference"] == f"{dates[0]}+{dates[2]}"

@@ -48,7 +48,10 @@ def fit(
     threads: Annotated[int | None, typer.Option(help="CPU threads per process")] = None,
     base: Annotated[
         str | None,
-        typer.Option(help="prediction the network corrects: change | starfm | fsdaf [change]"),
+        typer.Option(
+            help="prediction the network corrects: change or a classic method "
+            "(starfm, fsdaf, fsdaf+consistency, ...) [change]"
+        ),
     ] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="model override KEY=VALUE")

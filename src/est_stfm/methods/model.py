@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from est_stfm.methods.base import Method, PairwiseMethod
+from est_stfm.methods.base import Method, Pair, PairwiseMethod, blend_pairs
 from est_stfm.models.apply import band_agnostic, fused
 
 
 class ModelMethod(PairwiseMethod):
     """A trained network used as a fusion method (whole image in one forward pass, no grad).
 
-    ``base``: for a model fitted with ``base: starfm|fsdaf``, that classic method; the network's
-    correction is then added to its prediction instead of to F1 + C2 - C1. ``meta``: the saved
-    model's ``model.json``. A band-agnostic network (``bands`` None) fuses any band count.
+    ``base``: for a model fitted with ``base: starfm|fsdaf|fsdaf+consistency|...``, that classic
+    method; the network's correction is then added to its prediction instead of to
+    F1 + C2 - C1. With several pairs the base predicts from all of them at once (as the method
+    alone would), each pair's network corrects that one base, and the corrections are blended:
+    a network that corrects nothing returns exactly the base method's prediction. ``meta``: the
+    saved model's ``model.json``. A band-agnostic network (``bands`` None) fuses any band count
+    and is told which pixels of the reference pair are valid.
     """
 
     def __init__(
@@ -31,16 +36,42 @@ class ModelMethod(PairwiseMethod):
         self.halo = base.halo if base is not None else 0
         self.bands = None if band_agnostic(model) else int(model.config.bands)
 
-    @torch.no_grad()
     def predict(self, c1: np.ndarray, f1: np.ndarray, c2: np.ndarray) -> np.ndarray:
+        base = None if self.base is None else self.base.predict(c1, f1, c2)
+        return self._network(c1, f1, c2, base, None)
+
+    def predict_pairs(
+        self, pairs: Sequence[Pair], c2: np.ndarray, valid: Sequence[np.ndarray]
+    ) -> np.ndarray:
+        """Each pair's network on the base of all pairs, blended per pixel."""
+        base = None if self.base is None else self.base.predict_pairs(pairs, c2, valid)
+        preds = [
+            self._network(c1, f1, c2, base, v) for (c1, f1), v in zip(pairs, valid, strict=True)
+        ]
+        if len(preds) == 1:
+            return preds[0]
+        return blend_pairs(preds, c2, [c1 for c1, _ in pairs], valid)
+
+    @torch.no_grad()
+    def _network(
+        self,
+        c1: np.ndarray,
+        f1: np.ndarray,
+        c2: np.ndarray,
+        base: np.ndarray | None,
+        valid: np.ndarray | None,
+    ) -> np.ndarray:
+        """The network's prediction from one pair, on top of ``base`` (None: F1 + C2 - C1)."""
         batch = [
             torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))[None] for a in (c1, f1, c2)
         ]
-        shift = None
-        if self.base is not None:
-            base = np.asarray(self.base.predict(c1, f1, c2), dtype=np.float32)
+        shift = mask = None
+        if base is not None:
+            base = np.asarray(base, dtype=np.float32)
             shift = torch.from_numpy(np.nan_to_num(base - (f1 + c2 - c1)))[None]
-        return fused(self.model, *batch, shift)[0].numpy()
+        if valid is not None:
+            mask = torch.from_numpy(np.ascontiguousarray(valid, dtype=bool))[None, None]
+        return fused(self.model, *batch, shift, mask)[0].numpy()
 
     def with_model(self, model: torch.nn.Module, suffix: str) -> ModelMethod:
         """The same method around another network (e.g. an adapted copy), named ``name+suffix``."""

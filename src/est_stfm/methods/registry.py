@@ -47,6 +47,20 @@ def is_classic_name(name: str) -> bool:
     return base in CLASSIC_METHODS
 
 
+def classic_by_name(name: str, coarse_factor: float | None = None) -> Method:
+    """The classic method ``name``, alone or with the ``+consistency`` suffix (which needs
+    ``coarse_factor``, the coarse pixel size in fine pixels)."""
+    if not name.endswith(SUFFIX):
+        return classic_method(name, coarse_factor=coarse_factor)
+    if coarse_factor is None:
+        raise EstStfmError(
+            f"{name} needs the coarse pixel size: add `coarse_factor: N` (coarse pixel size in "
+            "fine pixels, e.g. 16 for 480 m / 30 m) to the scene file"
+        )
+    base = classic_by_name(name[: -len(SUFFIX)], coarse_factor)
+    return Consistent(base, coarse_factor)
+
+
 def _with_suffix(spec: str, scene: Scene | None) -> Method:
     """``<method>+consistency``: the method followed by the consistency step; an unknown
     suffix is a one-line error."""
@@ -99,6 +113,6 @@ def resolve_method(spec: str | Path, scene: Scene | None = None) -> Method:
     base_name = (meta.get("fit") or {}).get("base", "change")
     base = None
     if base_name != "change":
-        base = classic_method(base_name, coarse_factor=factor)
+        base = classic_by_name(base_name, factor)
         name = f"{name}+{base_name}"
     return ModelMethod(model, name=name, meta=meta, base=base)

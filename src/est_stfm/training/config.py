@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import pydantic
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from est_stfm.errors import EstStfmError, condense
 from est_stfm.io.atomic import atomic_write_text
@@ -40,10 +40,11 @@ class FitConfig(BaseModel):
     """A preset name (``est-stfm models``)."""
     init: str | None = None
     """Start from these weights: a pretrained name (``est-stfm models``) or a model directory."""
-    base: Literal["change", "starfm", "fsdaf"] = "change"
+    base: str = "change"
     """The prediction the network corrects: ``change`` (F1 + C2 - C1) or a classic method's
-    output (``fsdaf`` needs the scene's ``coarse_factor``). The network's zero-initialised
-    correction is added to it, so training starts exactly at that method."""
+    output, alone or with the consistency step (``starfm``, ``fsdaf``, ``fsdaf+consistency``,
+    ...; ``fsdaf`` and the suffix need the scene's ``coarse_factor``). The network's
+    zero-initialised correction is added to it, so training starts exactly at that method."""
     overrides: dict[str, Any] = Field(default_factory=dict)
     """Model config fields changed from the preset (ignored with ``init``)."""
     patch_size: int = Field(96, ge=8)
@@ -79,6 +80,18 @@ class FitConfig(BaseModel):
     random, repeated when the scene has fewer), so scenes with any band count train together."""
     holdout: list[dt.date] = Field(default_factory=list)
     """Dates never read (neither their fine nor their coarse image is trained on)."""
+
+    @field_validator("base")
+    @classmethod
+    def _known_base(cls, value: str) -> str:
+        from est_stfm.methods.registry import is_classic_name
+
+        if value != "change" and not is_classic_name(value):
+            raise ValueError(
+                f"unknown base {value!r}: use change or a classic method such as fsdaf or "
+                "fsdaf+consistency (est-stfm models lists them)"
+            )
+        return value
 
 
 def make_fit_config(values: dict[str, Any]) -> FitConfig:

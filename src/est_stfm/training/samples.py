@@ -98,13 +98,14 @@ def load_stack(scene: Scene, dates: list[dt.date]) -> SceneStack:
 
 def add_base_shift(stack: SceneStack, base: str) -> None:
     """Precompute, for every ordered pair, how far the classic method ``base`` (``starfm``,
-    ``fsdaf``) lies from F1 + C2 - C1, so a model's correction is added to that method's
-    prediction instead. Uses only the reference pair and the target's coarse image."""
+    ``fsdaf``, ``fsdaf+consistency``, ...) lies from F1 + C2 - C1, so a model's correction is
+    added to that method's prediction instead. Uses only the reference pair and the target's
+    coarse image."""
     if base == "change":
         return
-    from est_stfm.methods.classic import classic_method
+    from est_stfm.methods.registry import classic_by_name
 
-    method = classic_method(base, coarse_factor=stack.coarse_factor)
+    method = classic_by_name(base, stack.coarse_factor)
     for ref, tgt in ordered_pairs(stack.dates):
         c1, f1, c2 = stack.coarse[ref], stack.fine[ref], stack.coarse[tgt]
         pred = np.asarray(method.predict(c1, f1, c2), dtype=np.float32)
