@@ -212,3 +212,25 @@ def test_a_classic_base_starts_training_at_that_method(tiny_scene, tmp_path):
     with pytest.raises(EstStfmError, match="needs a model whose output is a correction"):
         bad = cfg.model_copy(update={"overrides": {"residual": "none"}})
         fit(scene, tmp_path / "bad", bad, progress=False)
+
+
+def test_the_base_shifts_are_cached_for_a_resumed_run_and_removed_at_the_end(tiny_scene, tmp_path):
+    from est_stfm.training.samples import add_base_shift
+
+    scene = load_scene(tiny_scene)
+    dates = scene.pairs_dates()[:2]
+    first = load_stack(scene, dates)
+    add_base_shift(first, "fsdaf+consistency", tmp_path / "cache", key="k")
+    files = sorted((tmp_path / "cache").glob("*.npy"))
+    assert len(files) == 2 and all(np.abs(v).max() > 0 for v in first.shift.values())
+    for f in files:  # a resumed run reads the cache instead of computing the base again
+        np.save(f, np.full_like(np.load(f), 0.25))
+    again = load_stack(scene, dates)
+    add_base_shift(again, "fsdaf+consistency", tmp_path / "cache", key="k")
+    assert all(np.all(v == 0.25) for v in again.shift.values())
+    other = load_stack(scene, dates)  # another scene (key) or base never reads these
+    add_base_shift(other, "fsdaf", tmp_path / "cache", key="k")
+    assert not any(np.all(v == 0.25) for v in other.shift.values())
+    cfg = FitConfig(**TINY, epochs=1, validation="none", base="fsdaf")
+    fit(scene, tmp_path / "m", cfg, progress=False)
+    assert not (tmp_path / "m" / "base_cache").exists()

@@ -11,6 +11,7 @@ interrupted run left in its output directory.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,8 @@ from est_stfm.training.validate import Validator, base_state, starting_best
 
 CONFIG_FILE = "fit_config.yaml"
 """The resolved settings, saved beside the weights."""
+BASE_CACHE = "base_cache"
+"""Folder (in the output folder, removed when the run ends) of the classic base's shifts."""
 
 SavedState = tuple[dict[str, Any], dict[str, Any]]
 """A training state as :func:`~est_stfm.training.state.load_train_state` returns it."""
@@ -69,7 +72,7 @@ def fit(
     runtime = start_runtime()
     try:
         torch.set_num_threads(_threads(cfg, runtime))
-        stacks = _load_stacks(scenes, cfg)
+        stacks = _load_stacks(scenes, cfg, out_dir / BASE_CACHE)
         model = _starting_model(cfg, stacks[0].shape[0], runtime)
         splits = [split_scene(s, cfg.validation, cfg.validation_fraction) for s in stacks]
         dataset, per_epoch = _patches(cfg, stacks, splits, runtime)
@@ -154,12 +157,13 @@ def _threads(cfg: FitConfig, runtime: Runtime) -> int:
     return max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", runtime.world_size))))
 
 
-def _load_stacks(scenes: list[Scene], cfg: FitConfig) -> list[SceneStack]:
-    """Every scene's training dates in memory, with the base shift of ``cfg.base``."""
+def _load_stacks(scenes: list[Scene], cfg: FitConfig, cache: Path) -> list[SceneStack]:
+    """Every scene's training dates in memory, with the base shift of ``cfg.base`` (kept in
+    ``cache`` until the run ends, so a resumed run reads them back)."""
     stacks = []
     for s in scenes:
         stacks.append(load_stack(s, training_dates(s, cfg.holdout)))
-        add_base_shift(stacks[-1], cfg.base)
+        add_base_shift(stacks[-1], cfg.base, cache, key=str(Path(s.path).resolve()))
     bands = {stack.shape[0] for stack in stacks}
     if len(bands) > 1 and not cfg.bands_per_sample:
         raise EstStfmError(
@@ -267,3 +271,4 @@ def _save(setup: LoopSetup, state: TrainState, result: FitResult) -> None:
     write_fit_config(out_dir / CONFIG_FILE, setup.cfg)
     save_model(out_dir, setup.model, result.to_json())
     (out_dir / STATE_FILE).unlink(missing_ok=True)
+    shutil.rmtree(out_dir / BASE_CACHE, ignore_errors=True)
