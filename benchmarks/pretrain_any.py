@@ -11,25 +11,100 @@ by default: the strongest single classic method of protocol v3), so the shipped 
 "FSDAF + consistency step + pretrained EST-STFM correction". Every patch takes
 ``bands_per_sample`` bands of its scene, so scenes of any band count share a batch.
 
-Usage (one command; run it again with the same arguments to resume after an interruption)::
+Usage (one command; run it again with the same arguments to resume after an interruption: the
+base's shifts are cached in OUT/model/base_cache, so a resumed run starts training at once)::
 
-    python benchmarks/pretrain_any.py --out runs/pretrain-any --minutes 45
-    # then copy model.safetensors + model.json into
-    # src/est_stfm/weights/est-stfm-any-tiny-synth/ and record the printed sha256 in
-    # src/est_stfm/models/pretrained.py
+    python benchmarks/pretrain_any.py --out runs/pretrain-any --minutes 75
+    python benchmarks/pretrain_any.py --out runs/pretrain-any --export \\
+        src/est_stfm/weights/est-stfm-any-tiny-synth
+
+``--export DIR`` writes the weights (the finished run's, or the latest checkpoint of a running
+or interrupted one, said so in ``model.json``) as a model folder for any band count, and prints
+the SHA-256 to record in :mod:`est_stfm.models.pretrained`.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from est_stfm.datasets.pretraining import pretraining_scenes
+from est_stfm.models import create_model
+from est_stfm.models.checkpoint import METADATA, WEIGHTS, load_model, save_model
 from est_stfm.scene import load_scene
 from est_stfm.training import FitConfig, fit
-from est_stfm.training.state import STATE_FILE
+from est_stfm.training.state import STATE_FILE, load_train_state
+
+
+def _export(run: Path, out: Path) -> None:
+    """Write ``run``'s weights as a model folder for any band count; print the SHA-256."""
+    model_dir = run / "model"
+    if (model_dir / WEIGHTS).is_file() and not (model_dir / STATE_FILE).is_file():
+        model, meta = load_model(model_dir)
+        meta["checkpoint"] = "the finished run"
+    else:
+        parts, info = load_train_state(model_dir / STATE_FILE)
+        cfg = FitConfig.model_validate(info["config"])
+        model = create_model(cfg.model)
+        model.load_state_dict(parts["model"])
+        loop = info["loop"]
+        scenes = sorted(str(p) for p in (run / "data").glob("scene_*/scene.yaml"))
+        meta = {
+            "scene": scenes,
+            "training_dates": [],
+            "holdout": [],
+            "fit": cfg.model_dump(mode="json"),
+            "validation": [{"scene": s, "mode": "none", "date": None} for s in scenes],
+            "metrics": {
+                "validation_score_start": None,
+                "validation_score_best": None,
+                "best_epoch": loop["epoch"],
+                "best_is_base": False,
+                "epochs": loop["epoch"],
+                "steps": loop["step"],
+                "seconds": round(loop["elapsed"], 1),
+                "samples_per_second": round(loop["step"] * cfg.batch_size / loop["elapsed"], 2),
+            },
+            "checkpoint": (
+                f"step {loop['step']} of a {cfg.minutes}-minute run (its latest saved state; "
+                "the learning rate had not decayed to 0)"
+            ),
+        }
+    dates = _synthetic_dates(run)
+    keep = {k: v for k, v in meta.items() if k not in ("format", "version", "preset", "config")}
+    keep.update(
+        bands=None,
+        scale=1.0,
+        unit="any",
+        band_descriptions=[],
+        training_dates=dates,
+        scene=[Path(s).parent.name for s in _as_list(keep.get("scene"))],
+        validation=[
+            {**v, "scene": Path(v["scene"]).parent.name} for v in keep.get("validation", [])
+        ],
+        training_data="synthetic scenes only (benchmarks/pretrain_any.py); no real image",
+    )
+    save_model(out, model, keep)
+    weights = out / WEIGHTS
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    print(json.dumps({"export": str(out), "checkpoint": keep["checkpoint"]}))
+    print("sha256", digest, weights.stat().st_size, "bytes;", (out / METADATA).name, "written")
+
+
+def _as_list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def _synthetic_dates(run: Path) -> list[str]:
+    """Every fine date of the synthetic scenes (all trained on)."""
+    dates: set[str] = set()
+    for path in (run / "data").glob("scene_*/scene.yaml"):
+        dates.update(str(d) for d in load_scene(path).dates)
+    return sorted(dates)
 
 
 def main() -> None:
@@ -49,7 +124,11 @@ def main() -> None:
         help="none (default: the last weights are kept; the real test is protocol v3, whose "
         "dates these weights never saw) or spatial (a strip of every synthetic pair: slow)",
     )
+    parser.add_argument("--export", type=Path, help="write the weights as a model folder here")
     args = parser.parse_args()
+    if args.export:
+        _export(args.out, args.export)
+        return
     data = args.out / "data"
     paths = sorted(data.glob("scene_*/scene.yaml"))
     if len(paths) != args.scenes:
@@ -72,8 +151,6 @@ def main() -> None:
     resume = (model_dir / STATE_FILE).exists()
     _, result = fit([load_scene(p) for p in paths], model_dir, cfg, resume=resume)
     print(result.metrics)
-    weights = model_dir / "model.safetensors"
-    print("sha256", hashlib.sha256(weights.read_bytes()).hexdigest(), weights.stat().st_size)
 
 
 if __name__ == "__main__":

@@ -151,12 +151,14 @@ def test_validation_split_by_dates_never_trains_on_the_validation_date(tiny_scen
     assert split.mode == "dates" and split.val_date == max(scene.pairs_dates())
     assert all(split.val_date not in pair for pair in split.train_pairs)
     assert all(tgt == split.val_date for _, tgt in split.val_pairs)
-    three = load_stack(scene, scene.pairs_dates()[:3])
-    assert split_scene(three, "auto", 0.15).mode == "none"  # 64 px: too narrow for a strip
-    with pytest.raises(EstStfmError, match="needs 4 or more training dates"):
-        split_scene(three, "dates", 0.15)
+    three = load_stack(scene, scene.pairs_dates()[:3])  # 2 dates train, the third validates
+    assert split_scene(three, "auto", 0.15).mode == "dates"
+    two = load_stack(scene, scene.pairs_dates()[:2])
+    assert split_scene(two, "auto", 0.15).mode == "none"  # 64 px: too narrow for a strip
+    with pytest.raises(EstStfmError, match="needs 3 or more training dates"):
+        split_scene(two, "dates", 0.15)
     with pytest.raises(EstStfmError, match="too narrow for a validation strip"):
-        split_scene(three, "spatial", 0.15)
+        split_scene(two, "spatial", 0.15)
 
 
 def test_patches_depend_only_on_seed_epoch_and_index(tiny_scene):

@@ -23,10 +23,18 @@ def fit(
         Path | None, typer.Option(help="fit settings YAML (options below override it)")
     ] = None,
     model: Annotated[
-        str | None, typer.Option(help="model preset (see `est-stfm models`) [est-stfm-small]")
+        str | None,
+        typer.Option(
+            help="model preset (see `est-stfm models`) [est-stfm-any-tiny, from the shipped "
+            "pretrained weights]"
+        ),
     ] = None,
     init: Annotated[
-        str | None, typer.Option(help="start from pretrained weights (name) or a model directory")
+        str | None,
+        typer.Option(
+            help="start from pretrained weights (name) or a model directory [the shipped "
+            "default weights for their preset]"
+        ),
     ] = None,
     minutes: Annotated[
         float | None, typer.Option(help="time budget (default 10 if no --epochs)")
@@ -38,7 +46,10 @@ def fit(
     seed: Annotated[int | None, typer.Option(help="random seed: data order and init [0]")] = None,
     patch_size: Annotated[int | None, typer.Option(help="training patch size, px [96]")] = None,
     batch_size: Annotated[int | None, typer.Option(help="patches per step [4]")] = None,
-    lr: Annotated[float | None, typer.Option(help="peak learning rate (AdamW) [1e-3]")] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(help="peak learning rate (AdamW) [1e-3; 2e-4 from trained weights]"),
+    ] = None,
     validation: Annotated[
         str | None, typer.Option(help="auto | dates | spatial | none [auto]")
     ] = None,
@@ -50,7 +61,7 @@ def fit(
         str | None,
         typer.Option(
             help="prediction the network corrects: change or a classic method "
-            "(starfm, fsdaf, fsdaf+consistency, ...) [change]"
+            "(starfm, fsdaf, fsdaf+consistency, ...) [change; --init's own base]"
         ),
     ] = None,
     set_: Annotated[

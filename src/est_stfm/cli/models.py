@@ -18,6 +18,7 @@ HEADINGS = {
 def models() -> None:
     """List the model presets, the shipped pretrained weights and the classic methods."""
     from est_stfm.methods import method_names
+    from est_stfm.models.pretrained import DEFAULT_MODEL
 
     names = method_names()
     for kind, heading in HEADINGS.items():
@@ -28,4 +29,5 @@ def models() -> None:
             continue
         for m in of_kind:
             size = "" if m.parameters is None else f"{m.parameters:>11,d} parameters  "
-            typer.echo(f"  {m.name:26s} {size}{m.description}")
+            default = "(predict's default) " if m.name == DEFAULT_MODEL else ""
+            typer.echo(f"  {m.name:26s} {size}{default}{m.description}")

@@ -19,10 +19,6 @@ from est_stfm.io.atomic import check_output_file, check_output_folder
 @app.command()
 def predict(
     scene: Annotated[Path, typer.Argument(help="scene YAML", metavar="SCENE.yaml")],
-    model: Annotated[
-        str,
-        typer.Option(help="model folder, pretrained weights or classic method (est-stfm models)"),
-    ],
     out: Annotated[
         Path,
         typer.Option(
@@ -30,6 +26,13 @@ def predict(
             help="output GeoTIFF; with several dates a folder (one YYYY-MM-DD.tif per date)",
         ),
     ],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="model folder, pretrained weights or classic method (est-stfm models) "
+            "[default: the shipped pretrained EST-STFM, est-stfm models marks it]"
+        ),
+    ] = None,
     date: Annotated[
         list[str] | None,
         typer.Option(
@@ -79,6 +82,10 @@ def predict(
     from est_stfm.scene import load_scene
 
     check_tiling(tile, overlap, halo)
+    if model is None:
+        from est_stfm.models.pretrained import DEFAULT_MODEL
+
+        model = DEFAULT_MODEL
     if date is None or len(date) != 1 or dates or cube or quicklook:
         if adapt_steps:
             raise EstStfmError("--adapt-steps adapts the model to one date: give a single --date")

@@ -23,6 +23,10 @@ from torch import nn
 
 from est_stfm.errors import EstStfmError
 
+DEFAULT_MODEL = "est-stfm-any-tiny-synth"
+"""What ``est-stfm predict`` uses without ``--model``: band-agnostic weights pretrained on
+synthetic scenes only, correcting ``fsdaf+consistency`` (any band count and unit)."""
+
 VALIDATION_MODES = {"dates": "a held-out date", "spatial": "a spatial strip", "none": "none"}
 """How ``model.json``'s validation modes read in a description."""
 

@@ -36,10 +36,12 @@ class FitConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = "est-stfm-small"
+    model: str = "est-stfm-any-tiny"
     """A preset name (``est-stfm models``)."""
     init: str | None = None
-    """Start from these weights: a pretrained name (``est-stfm models``) or a model directory."""
+    """Start from these weights: a pretrained name (``est-stfm models``) or a model directory.
+    Not given, a fit of the default model's preset starts from the shipped default weights
+    (:func:`pretrained_start`)."""
     base: str = "change"
     """The prediction the network corrects: ``change`` (F1 + C2 - C1) or a classic method's
     output, alone or with the consistency step (``starfm``, ``fsdaf``, ``fsdaf+consistency``,
@@ -66,7 +68,7 @@ class FitConfig(BaseModel):
     """Stop after this many epochs without a better validation score."""
     validation: Literal["auto", "dates", "spatial", "none"] = "auto"
     """``dates``: hold out the latest training date of each scene as a validation target (needs
-    4 or more training dates); ``spatial``: a strip on the right of every training pair;
+    3 or more training dates); ``spatial``: a strip on the right of every training pair;
     ``auto``: dates when possible, else spatial, else none."""
     validation_fraction: float = Field(0.15, ge=0, lt=0.5)
     """Width of the spatial validation strip, as a fraction of the scene width."""
@@ -92,6 +94,48 @@ class FitConfig(BaseModel):
                 "fsdaf+consistency (est-stfm models lists them)"
             )
         return value
+
+
+FINE_TUNE_LR = 2e-4
+"""Peak learning rate of a fit that starts from trained weights (unless ``lr`` is given): a
+fifth of a fresh fit's, so a few minutes refine the weights instead of overwriting them."""
+
+
+def pretrained_start(cfg: FitConfig) -> FitConfig:
+    """The settings with the start a user of the defaults expects.
+
+    * No ``init`` given, the preset of the shipped default weights
+      (:data:`~est_stfm.models.pretrained.DEFAULT_MODEL`) and no overrides: start from them.
+    * Starting from weights: their ``base`` unless one is given (weights trained to correct
+      FSDAF + consistency would be wrong on another base: a different one is an error), and
+      :data:`FINE_TUNE_LR` unless ``lr`` is given.
+    """
+    from est_stfm.models.checkpoint import read_metadata
+    from est_stfm.models.pretrained import DEFAULT_MODEL, PRETRAINED
+
+    given = cfg.model_fields_set
+    update: dict[str, Any] = {}
+    default = PRETRAINED.get(DEFAULT_MODEL)
+    if "init" not in given and default and cfg.model == default.preset and not cfg.overrides:
+        update["init"] = DEFAULT_MODEL
+    init = update.get("init", cfg.init)
+    if init is None:
+        return cfg
+    where = PRETRAINED[init].directory if init in PRETRAINED else Path(init)
+    try:
+        base = (read_metadata(where).get("fit") or {}).get("base", "change")
+    except EstStfmError:
+        return cfg  # not a model folder: initial_model says so
+    if "base" not in given:
+        update["base"] = base
+    elif cfg.base != base:
+        raise EstStfmError(
+            f"--init {init} corrects the base {base}; --base {cfg.base} would start it on "
+            f"another: leave --base out (or give --base {base})"
+        )
+    if "lr" not in given:
+        update["lr"] = FINE_TUNE_LR
+    return cfg.model_copy(update=update)
 
 
 def make_fit_config(values: dict[str, Any]) -> FitConfig:

@@ -23,7 +23,7 @@ from est_stfm.errors import EstStfmError
 from est_stfm.models import create_model
 from est_stfm.models.checkpoint import load_model, save_model
 from est_stfm.scene import Scene
-from est_stfm.training.config import FitConfig, write_fit_config
+from est_stfm.training.config import FitConfig, pretrained_start, write_fit_config
 from est_stfm.training.distributed import Runtime, gather_digests, start_runtime, stop_runtime
 from est_stfm.training.loop import LoopSetup, TrainState, Weights, train, write_train_log
 from est_stfm.training.result import FitMetrics, FitResult, ValidationSplit
@@ -128,8 +128,12 @@ def initial_model(cfg: FitConfig, bands: int) -> torch.nn.Module:
 
 
 def _settings(config: FitConfig | None, saved: SavedState | None) -> FitConfig:
-    """The run's config: the saved one when resuming; at least a 10-minute budget."""
-    cfg = FitConfig.model_validate(saved[1]["config"]) if saved else (config or FitConfig())
+    """The run's config: the saved one when resuming, else ``config`` with the pretrained
+    start (:func:`~est_stfm.training.config.pretrained_start`); at least a 10-minute budget."""
+    if saved:
+        cfg = FitConfig.model_validate(saved[1]["config"])
+    else:
+        cfg = pretrained_start(config or FitConfig())
     if cfg.minutes is None and cfg.epochs is None:
         cfg = cfg.model_copy(update={"minutes": 10.0})
     return cfg

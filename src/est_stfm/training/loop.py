@@ -40,7 +40,8 @@ from tqdm import tqdm
 
 from est_stfm.errors import EstStfmError
 from est_stfm.io.atomic import atomic_write_text
-from est_stfm.models.apply import fused
+from est_stfm.models.agnostic import band_stats
+from est_stfm.models.apply import band_agnostic, fused
 from est_stfm.training.config import FitConfig
 from est_stfm.training.distributed import Runtime, agree
 from est_stfm.training.losses import coarse_consistency, fusion_loss
@@ -198,10 +199,19 @@ def _batch_loss(
     cfg: FitConfig,
     autocast: AbstractContextManager[Any],
 ) -> torch.Tensor:
-    """The training loss of one batch ``(C1, F1, C2, F2, valid, shift, coarse factor)``."""
+    """The training loss of one batch ``(C1, F1, C2, F2, valid, shift, coarse factor)``.
+
+    For a band-agnostic network every term is taken in each sample's and band's own units (the
+    location and scale of :func:`~est_stfm.models.agnostic.band_stats`, as the network sees
+    them), so a Kelvin band (errors of whole kelvins) weighs as much as a reflectance band
+    (errors of hundredths) in a batch that mixes them.
+    """
     c1, f1, c2, f2, valid, shift, factor = batch
     with autocast:
         pred = fused(net, c1, f1, c2, shift, valid)  # on top of the chosen base
+    if band_agnostic(net):
+        loc, scale = band_stats(f1, c1, valid)
+        pred, c1, f1, c2, f2 = ((t - loc) / scale for t in (pred, c1, f1, c2, f2))
     loss = fusion_loss(pred, f2, valid, cfg.ssim_weight)
     if cfg.consistency_weight:
         for k in torch.unique(factor).tolist():

@@ -8,7 +8,8 @@ Validation (per scene, :func:`split_scene`):
 
 * ``dates``: the scene's latest training date becomes a validation *target*: it is never a
   training target nor a training reference; its fine image is predicted from the two nearest
-  other dates, over the whole image. Needs 4 or more training dates (3 stay for training).
+  other dates, over the whole image, as a real target would be. Needs 3 or more training dates
+  (2 stay for training).
 * ``spatial``: a strip on the right (``validation_fraction`` of the width) of every training pair
   is kept out of the training patches and scored instead.
 * ``none``: everything is trained on; the last weights are kept.
@@ -38,7 +39,7 @@ from est_stfm.scene import Scene
 MIN_VALIDATION_WIDTH = 16
 """Narrowest strip (pixels) worth validating on, and narrowest training part left beside it."""
 
-MIN_DATES_FOR_DATE_VALIDATION = 4
+MIN_DATES_FOR_DATE_VALIDATION = 3
 """Date validation holds one date out, so 3 training dates (6 ordered pairs) remain."""
 
 Pair = tuple[int, dt.date, dt.date]
