@@ -145,3 +145,17 @@ def test_the_v3_protocol_file_is_valid():
     protocol = load_protocol(REPO / "benchmarks" / "protocol-v3.yaml")
     assert protocol.version == 2 and len(protocol.scenes) == 7
     assert protocol.baseline in [m.id for m in protocol.methods]
+
+
+def test_a_two_pair_method_is_skipped_not_failed_on_one_sided_cases(tiny_scene, tmp_path):
+    dates = scene_dates(tiny_scene)
+    scene = {"id": "t", "scene": str(tiny_scene), "ergas_ratio": 0.125, "targets": [dates[1]]}
+    methods = [{"id": "naive-change"}, {"id": "estarfm"}]
+    protocol = _protocol(tmp_path / "p.yaml", [scene], methods, pairs=["earlier", "both"])
+    res = run_benchmark(protocol, tmp_path / "out", log=lambda _: None)
+    status = {(r.case, r.method): r.status for r in res.rows}
+    assert status[(f"t.{dates[1]}.both", "estarfm")] == "ok"
+    assert status[(f"t.{dates[1]}.earlier", "estarfm")].startswith("skipped: needs two reference")
+    assert not res.errors  # the command exits 0: nothing failed
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "| estarfm | 1 / 2 |" in summary  # it ran on one case of two and lost the other

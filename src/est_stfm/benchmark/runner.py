@@ -55,6 +55,7 @@ from est_stfm.evaluation.cluster import cluster_agreement
 from est_stfm.evaluation.compare import read_reflectance
 from est_stfm.evaluation.metrics import evaluate_arrays
 from est_stfm.io.atomic import atomic_write_text
+from est_stfm.methods.registry import needs_two_pairs
 from est_stfm.scene import Scene, load_scene
 
 DEFAULT_PREDICT_TIMEOUT_MIN = 30.0
@@ -200,6 +201,9 @@ def _run_one(plan: CasePlan, method: MethodSpec, workdir: Path, fits: Fits, log:
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     name = method.method or method.id
+    if needs_two_pairs(name) and len(plan.references) < 2:
+        row.status = "skipped: needs two reference pairs (one before, one after the target)"
+        return row
     if method.trainable:
         row.training_dates = [d.isoformat() for d in plan.train]
         if len(plan.train) < method.min_train_dates:

@@ -9,7 +9,7 @@ from typing import Literal
 
 from est_stfm.errors import EstStfmError
 from est_stfm.methods.base import Method
-from est_stfm.methods.classic import CLASSIC_METHODS, classic_method
+from est_stfm.methods.classic import CLASSIC_METHODS, TWO_PAIR_METHODS, classic_method
 from est_stfm.methods.consistency import SUFFIX, Consistent
 from est_stfm.methods.model import ModelMethod
 from est_stfm.models.checkpoint import load_model
@@ -45,6 +45,13 @@ def is_classic_name(name: str) -> bool:
     ``+consistency`` suffix: methods that need no training."""
     base = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
     return base in CLASSIC_METHODS
+
+
+def needs_two_pairs(name: str) -> bool:
+    """Whether the classic method ``name`` (``+consistency`` allowed) needs a reference pair
+    before and one after the target (ESTARFM)."""
+    base = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
+    return base in TWO_PAIR_METHODS
 
 
 def classic_by_name(name: str, coarse_factor: float | None = None) -> Method:

@@ -71,6 +71,9 @@ CLASSIC_METHODS: dict[str, Callable[..., Any]] = {
 }
 """Name -> factory ``(coarse_factor=None) -> method`` of every classic method."""
 
+TWO_PAIR_METHODS = frozenset({"estarfm"})
+"""Classic methods that need two reference pairs (one before and one after the target)."""
+
 
 def classic_method(name: str, coarse_factor: float | None = None) -> Any:
     """The classic method ``name`` with its defaults; ``coarse_factor`` is the scene's coarse
@@ -85,6 +88,7 @@ def classic_method(name: str, coarse_factor: float | None = None) -> Any:
 __all__ = [
     "CLASSIC_METHODS",
     "NAIVE_METHODS",
+    "TWO_PAIR_METHODS",
     "AddCoarseChange",
     "Blend",
     "CopyReference",
