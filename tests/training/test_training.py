@@ -236,3 +236,29 @@ def test_the_base_shifts_are_cached_for_a_resumed_run_and_removed_at_the_end(tin
     cfg = FitConfig(**TINY, epochs=1, validation="none", base="fsdaf")
     fit(scene, tmp_path / "m", cfg, progress=False)
     assert not (tmp_path / "m" / "base_cache").exists()
+
+
+def test_a_fit_from_weights_is_pulled_toward_them(tiny_scene, tmp_path):
+    scene = load_scene(tiny_scene)
+    fit(scene, tmp_path / "start", FitConfig(**TINY, epochs=1, validation="none"), progress=False)
+    start, _ = load_model(tmp_path / "start")
+
+    def moved(anchor: float) -> float:
+        cfg = FitConfig(
+            **TINY,
+            init=str(tmp_path / "start"),
+            epochs=2,
+            lr=1e-2,
+            validation="none",
+            anchor_weight=anchor,
+        )
+        model, result = fit(scene, tmp_path / f"a{anchor}", cfg, progress=False)
+        assert result.config.lr == 1e-2 and result.config.base == "change"  # given: kept
+        pairs = zip(model.parameters(), start.parameters(), strict=True)
+        return float(sum(((p.detach() - q) ** 2).sum() for p, q in pairs))
+
+    assert moved(1e3) < 0.5 * moved(0.0)
+    # not given: a fit from weights gets the fine-tuning learning rate and the default pull
+    cfg = FitConfig(**TINY, init=str(tmp_path / "start"), epochs=1, validation="none")
+    _, result = fit(scene, tmp_path / "defaults", cfg, progress=False)
+    assert result.config.lr == 2e-4 and result.config.anchor_weight is None

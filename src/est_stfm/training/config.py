@@ -54,6 +54,11 @@ class FitConfig(BaseModel):
     """Patches per optimiser step and per process (DDP multiplies it by the world size)."""
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
+    anchor_weight: float | None = Field(None, ge=0)
+    """Starting from weights (``init``): the loss adds ``anchor_weight`` times the sum over
+    parameters of (weight - starting weight)^2 (L2-SP), so a short fit on two or three dates
+    refines the pretrained weights instead of overwriting them. None: :data:`ANCHOR_WEIGHT` with
+    ``init``, 0 without."""
     warmup_steps: int = Field(20, ge=0)
     schedule: Literal["cosine", "plateau"] = "cosine"
     """``cosine``: warm-up, then cosine decay to 0 over the budget; ``plateau``: warm-up, then
@@ -95,6 +100,9 @@ class FitConfig(BaseModel):
             )
         return value
 
+
+ANCHOR_WEIGHT = 0.1
+"""Default L2-SP weight of a fit that starts from trained weights (``anchor_weight``)."""
 
 FINE_TUNE_LR = 2e-4
 """Peak learning rate of a fit that starts from trained weights (unless ``lr`` is given): a

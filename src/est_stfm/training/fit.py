@@ -25,7 +25,14 @@ from est_stfm.models.checkpoint import load_model, save_model
 from est_stfm.scene import Scene
 from est_stfm.training.config import FitConfig, pretrained_start, write_fit_config
 from est_stfm.training.distributed import Runtime, gather_digests, start_runtime, stop_runtime
-from est_stfm.training.loop import LoopSetup, TrainState, Weights, train, write_train_log
+from est_stfm.training.loop import (
+    LoopSetup,
+    TrainState,
+    Weights,
+    anchor_weight,
+    train,
+    write_train_log,
+)
 from est_stfm.training.result import FitMetrics, FitResult, ValidationSplit
 from est_stfm.training.samples import (
     PatchDataset,
@@ -90,6 +97,7 @@ def fit(
             out_dir=out_dir,
             progress=progress,
             on_step=on_step,
+            anchor=_anchor(cfg, model),
         )
         state, best = _starting_point(setup, saved)
         state, best = train(setup, state, best, resumed=saved is not None)
@@ -203,6 +211,14 @@ def _patches(
     length = per_epoch * cfg.batch_size * runtime.world_size
     dataset = PatchDataset(stacks, splits, patch, length, cfg.seed, cfg.bands_per_sample)
     return dataset, per_epoch
+
+
+def _anchor(cfg: FitConfig, model: torch.nn.Module) -> list[torch.Tensor] | None:
+    """The starting weights, frozen, when the run pulls toward them (L2-SP); else None. Taken
+    before a resumed state is loaded: always the ``init`` weights."""
+    if anchor_weight(cfg) == 0:
+        return None
+    return [p.detach().clone() for p in model.parameters()]
 
 
 def _optimisation(

@@ -2,7 +2,9 @@
 
 * **Loss** (SPEC 2.6): Charbonnier + ``ssim_weight`` x (1 - SSIM) on valid pixels, plus
   ``consistency_weight`` x the coarse-change consistency (:func:`~est_stfm.training.losses.
-  coarse_consistency`) where the scene's ``coarse_factor`` is known.
+  coarse_consistency`) where the scene's ``coarse_factor`` is known; band-agnostic networks in
+  each band's normalised units; from ``init`` weights, plus the L2-SP pull toward them
+  (``anchor_weight``).
 * **Schedule**: AdamW; a linear warm-up of ``warmup_steps``, then either cosine decay to zero over
   the run, where the run's progress is the larger of (elapsed time / ``minutes``) and
   (step / step budget of ``epochs``), or (``plateau``) halving after every 2 epochs without a
@@ -42,7 +44,7 @@ from est_stfm.errors import EstStfmError
 from est_stfm.io.atomic import atomic_write_text
 from est_stfm.models.agnostic import band_stats
 from est_stfm.models.apply import band_agnostic, fused
-from est_stfm.training.config import FitConfig
+from est_stfm.training.config import ANCHOR_WEIGHT, FitConfig
 from est_stfm.training.distributed import Runtime, agree
 from est_stfm.training.losses import coarse_consistency, fusion_loss
 from est_stfm.training.samples import PatchDataset
@@ -132,6 +134,8 @@ class LoopSetup:
     progress: bool = True
     on_step: Callable[[int], None] | None = None
     """Called with the step count after every optimiser step (tests use it)."""
+    anchor: list[torch.Tensor] | None = None
+    """The starting weights (``init``) the L2-SP term pulls toward, parameter by parameter."""
 
     @property
     def max_steps(self) -> int | None:
@@ -142,6 +146,13 @@ class LoopSetup:
     def budget_s(self) -> float | None:
         """The time budget of ``minutes``, in seconds."""
         return self.cfg.minutes * 60 if self.cfg.minutes else None
+
+
+def anchor_weight(cfg: FitConfig) -> float:
+    """The L2-SP weight of a run (:attr:`FitConfig.anchor_weight`, resolved)."""
+    if cfg.anchor_weight is not None:
+        return cfg.anchor_weight
+    return ANCHOR_WEIGHT if cfg.init else 0.0
 
 
 def learning_rate(cfg: FitConfig, step: int, progress: float, plateau_scale: float) -> float:
@@ -317,6 +328,11 @@ class _Run:
         if device.type == "cpu":
             batch[:6] = [t.contiguous(memory_format=torch.channels_last) for t in batch[:6]]
         loss = _batch_loss(self.setup.net, batch, self.cfg, self.autocast)
+        if self.setup.anchor is not None:
+            weight = anchor_weight(self.cfg)
+            pairs = zip(self.setup.model.parameters(), self.setup.anchor, strict=True)
+            pull = sum(((p - p0) ** 2).sum() for p, p0 in pairs)
+            loss = loss + weight * pull
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
