@@ -69,7 +69,7 @@ from torch import Tensor, nn
 from est_stfm.models._registry import register_arch, register_preset
 from est_stfm.models.blocks import Downsample, LayerNorm2d, TSNBlock, Upsample
 from est_stfm.models.correction import check_inputs, pad_to_multiple, zero_head
-from est_stfm.models.levels import check_levels
+from est_stfm.models.levels import check_levels, check_tsn
 
 CLIP = 50.0
 """Normalised inputs are clipped to +-CLIP (in units of the band's scale)."""
@@ -127,12 +127,7 @@ class AgnosticConfig(BaseModel):
             resize="downsampling",
             even=True,
         )
-        if not self.topk_ratios:
-            raise ValueError("topk_ratios must hold at least one ratio")
-        if any(not 0 < r <= 1 for r in self.topk_ratios):
-            raise ValueError(f"topk_ratios must lie in (0, 1], got {self.topk_ratios}")
-        if self.ffn_expansion <= 0:
-            raise ValueError(f"ffn_expansion must be > 0, got {self.ffn_expansion}")
+        check_tsn(self.topk_ratios, self.ffn_expansion)
         if self.patch < 1:
             raise ValueError(f"patch must be >= 1, got {self.patch}")
         return self

@@ -60,7 +60,7 @@ from est_stfm.models.correction import (
     pad_to_multiple,
     zero_head,
 )
-from est_stfm.models.levels import check_levels
+from est_stfm.models.levels import check_levels, check_tsn
 
 
 class ModelConfig(BaseModel):
@@ -93,12 +93,7 @@ class ModelConfig(BaseModel):
             resize="downsampling",
             even=True,
         )
-        if not self.topk_ratios:
-            raise ValueError("topk_ratios must hold at least one ratio")
-        if any(not 0 < r <= 1 for r in self.topk_ratios):
-            raise ValueError(f"topk_ratios must lie in (0, 1], got {self.topk_ratios}")
-        if self.ffn_expansion <= 0:
-            raise ValueError(f"ffn_expansion must be > 0, got {self.ffn_expansion}")
+        check_tsn(self.topk_ratios, self.ffn_expansion)
         return self
 
 

@@ -48,3 +48,13 @@ def check_levels(
             )
         if even and dims[lvl] % 2:
             raise ValueError(f"dims[{lvl}]={dims[lvl]} must be even to be downsampled")
+
+
+def check_tsn(topk_ratios: Sequence[float], ffn_expansion: float) -> None:
+    """Raise ``ValueError`` unless the TSN blocks' Top-K ratios and MFNN expansion are valid."""
+    if not topk_ratios:
+        raise ValueError("topk_ratios must hold at least one ratio")
+    if any(not 0 < r <= 1 for r in topk_ratios):
+        raise ValueError(f"topk_ratios must lie in (0, 1], got {tuple(topk_ratios)}")
+    if ffn_expansion <= 0:
+        raise ValueError(f"ffn_expansion must be > 0, got {ffn_expansion}")

@@ -114,9 +114,9 @@ def pretrained_start(cfg: FitConfig) -> FitConfig:
 
     * No ``init`` given, the preset of the shipped default weights
       (:data:`~est_stfm.models.pretrained.DEFAULT_MODEL`) and no overrides: start from them.
-    * Starting from weights: their ``base`` unless one is given (weights trained to correct
-      FSDAF + consistency would be wrong on another base: a different one is an error), and
-      :data:`FINE_TUNE_LR` unless ``lr`` is given.
+    * Starting from weights: their preset as ``model`` and their ``base`` unless given (weights
+      trained to correct FSDAF + consistency would be wrong on another base: a different one
+      is an error), and :data:`FINE_TUNE_LR` unless ``lr`` is given.
     """
     from est_stfm.models.checkpoint import read_metadata
     from est_stfm.models.pretrained import DEFAULT_MODEL, PRETRAINED
@@ -131,9 +131,12 @@ def pretrained_start(cfg: FitConfig) -> FitConfig:
         return cfg
     where = PRETRAINED[init].directory if init in PRETRAINED else Path(init)
     try:
-        base = (read_metadata(where).get("fit") or {}).get("base", "change")
+        meta = read_metadata(where)
     except EstStfmError:
         return cfg  # not a model folder: initial_model says so
+    base = (meta.get("fit") or {}).get("base", "change")
+    if "model" not in given and meta.get("preset"):
+        update["model"] = meta["preset"]  # what is trained is the init's preset
     if "base" not in given:
         update["base"] = base
     elif cfg.base != base:
