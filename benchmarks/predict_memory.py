@@ -1,13 +1,15 @@
 """Peak memory and wall time of `est-stfm predict` on synthetic scenes of growing size.
 
-    python benchmarks/predict_memory.py [--sizes 1024 8192] [--work DIR] [--methods ...]
+    python benchmarks/predict_memory.py [--sizes 1024 2720x3200 8192] [--work DIR] [--methods ...]
 
-For each size it writes a 6-band int16 scene (fine reference, coarse reference, coarse target)
-by tiling a seeded 1024 x 1024 synthetic scene window by window (never the whole image in
+For each size (``N`` or ``HxW``) it writes a 6-band int16 scene (fine reference, coarse
+reference, coarse target) by tiling a seeded 1024 x 1024 synthetic scene window by window (never the whole image in
 memory), then runs `python -m est_stfm predict` in a fresh child process per (size, method) and
 reports the child's peak resident memory (ru_maxrss) and wall time. `est-stfm-tiny` is an
-untrained model: weights do not change the time or memory of a forward pass. Prints a Markdown
-table; needs about 2.5 GB of disk for the 8192 scene.
+untrained model: weights do not change the time or memory of a forward pass; any other name is
+passed to ``--model`` as is (``fsdaf+consistency``, ``est-stfm-any-tiny-synth``: the scene file
+says ``coarse_factor: 16``). Prints a Markdown table; needs about 2.5 GB of disk for the 8192
+scene.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ _MEASURE = (
 )
 
 
-def _tile_scene(src_yaml: Path, size: int, out: Path) -> Path:
-    """A size x size scene made of mirrored copies of the 1024 x 1024 source scene."""
+def _tile_scene(src_yaml: Path, shape: tuple[int, int], out: Path) -> Path:
+    """A ``(height, width)`` scene made of mirrored copies of the 1024 x 1024 source scene."""
+    height, width = shape
     src = load_scene(src_yaml)
     ref, tgt = src.pairs_dates()[2], src.pairs_dates()[3]
     files = {
@@ -52,8 +55,8 @@ def _tile_scene(src_yaml: Path, size: int, out: Path) -> Path:
             block = ds.read()
             profile = ds.profile
         profile.update(
-            width=size,
-            height=size,
+            width=width,
+            height=height,
             BIGTIFF="IF_SAFER",
             tiled=True,
             blockxsize=256,
@@ -62,21 +65,33 @@ def _tile_scene(src_yaml: Path, size: int, out: Path) -> Path:
             transform=from_origin(500000, 6000000, 30, 30),
         )
         with rasterio.open(out / name, "w", **profile) as dst:
-            for r in range(0, size, BLOCK):
-                for c in range(0, size, BLOCK):
+            for r in range(0, height, BLOCK):
+                for c in range(0, width, BLOCK):
                     piece = block
                     if (r // BLOCK) % 2:
                         piece = piece[:, ::-1]
                     if (c // BLOCK) % 2:
                         piece = piece[:, :, ::-1]
-                    h, w = min(BLOCK, size - r), min(BLOCK, size - c)
+                    h, w = min(BLOCK, height - r), min(BLOCK, width - c)
                     dst.write(np.ascontiguousarray(piece[:, :h, :w]), window=Window(c, r, w, h))
     return save_scene(
         out / "scene.yaml",
         fine={ref: out / "fine_ref.tif"},
         coarse={ref: out / "coarse_ref.tif", tgt: out / "coarse_tgt.tif"},
         scale=src.scale,
+        coarse_factor=16,
     )
+
+
+def _shape(text: str) -> tuple[int, int]:
+    """``"N"`` or ``"HxW"`` as ``(height, width)``."""
+    h, _, w = text.partition("x")
+    return int(h), int(w or h)
+
+
+def _tiles(n: int) -> int:
+    """Tiles along a side of ``n`` pixels (512 px tiles, 64 px overlap)."""
+    return len(range(0, n - 512, 448)) + 1 if n > 512 else 1
 
 
 def _measure(cmd: list[str]) -> tuple[float, float]:
@@ -89,7 +104,7 @@ def _measure(cmd: list[str]) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[1024, 8192])
+    ap.add_argument("--sizes", type=_shape, nargs="+", default=[(1024, 1024), (8192, 8192)])
     ap.add_argument("--methods", nargs="+", default=["naive-change", "est-stfm-tiny"])
     ap.add_argument("--work", type=Path, default=None, help="scratch folder (default: temp)")
     args = ap.parse_args()
@@ -100,8 +115,9 @@ def main() -> None:
     save_model(model_dir, create_model("est-stfm-tiny"), {"bands": 6, "note": "untrained"})
     print("| scene | method | tiles (512 px, overlap 64) | wall time | peak RSS |")
     print("|---|---|---:|---:|---:|")
-    for size in args.sizes:
-        scene = _tile_scene(src, size, work / f"scene_{size}")
+    for shape in args.sizes:
+        size = f"{shape[0]}x{shape[1]}"
+        scene = _tile_scene(src, shape, work / f"scene_{size}")
         date = load_scene(scene).pairs_dates()[0].isoformat()
         target = [d for d in load_scene(scene).coarse if d.isoformat() != date][0].isoformat()
         for method in args.methods:
@@ -123,9 +139,9 @@ def main() -> None:
                     "--quiet",
                 ]
             )
-            n = (len(range(0, size - 512, 448)) + 1) ** 2 if size > 512 else 1
+            n = _tiles(shape[0]) * _tiles(shape[1])
             print(
-                f"| {size} x {size} x 6 | {method} | {n} | {wall:.1f} s | {rss:.0f} MiB |",
+                f"| {shape[0]} x {shape[1]} x 6 | {method} | {n} | {wall:.1f} s | {rss:.0f} MiB |",
                 flush=True,
             )
             out.unlink(missing_ok=True)
