@@ -3,8 +3,8 @@
     python benchmarks/predict_memory.py [--sizes 1024 2720x3200 8192] [--work DIR] [--methods ...]
 
 For each size (``N`` or ``HxW``) it writes a 6-band int16 scene (fine reference, coarse
-reference, coarse target) by tiling a seeded 1024 x 1024 synthetic scene window by window (never the whole image in
-memory), then runs `python -m est_stfm predict` in a fresh child process per (size, method) and
+reference, coarse target) by tiling a seeded 1024 x 1024 synthetic scene window by window (never
+the whole image in memory), then runs `python -m est_stfm predict` in a fresh child process per (size, method) and
 reports the child's peak resident memory (ru_maxrss) and wall time. `est-stfm-tiny` is an
 untrained model: weights do not change the time or memory of a forward pass; any other name is
 passed to ``--model`` as is (``fsdaf+consistency``, ``est-stfm-any-tiny-synth``: the scene file
