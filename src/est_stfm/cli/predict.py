@@ -118,7 +118,7 @@ def predict(
         progress=not quiet,
     )
     typer.echo(
-        f"wrote {out} ({method.name}, {' + '.join(map(str, written.references))} -> "
+        f"wrote {out} ({written.method}, {' + '.join(map(str, written.references))} -> "
         f"{written.date}, {written.tiles} tiles)"
     )
 

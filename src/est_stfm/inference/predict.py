@@ -11,6 +11,7 @@ import numpy as np
 import rasterio
 from tqdm import tqdm
 
+from est_stfm.inference.check import checked
 from est_stfm.inference.references import DEFAULT_PAIRS, choose_references
 from est_stfm.inference.tiles import (
     DEFAULT_HALO,
@@ -56,6 +57,8 @@ class Written(Prediction):
 
     path: Path
     tiles: int
+    method: str = ""
+    """The method's name as it ran (a checked pretrained model says its correction strength)."""
 
 
 def fuse_window(
@@ -93,6 +96,7 @@ def fuse(
     """Predict the whole fine image at ``date`` in memory, in one piece (small scenes; see
     :func:`predict_to_file` for any size)."""
     date, references = choose_references(scene, date, method, reference, pairs)
+    method = checked(method, scene, date)
     image, valid = fuse_window(scene, date, references, method)
     return Fused(date, references, image, valid)
 
@@ -115,6 +119,7 @@ def predict_to_file(
     on the fine reference's grid and encoding (dtype, scale, nodata, band descriptions). The halo
     is at least the method's own."""
     date, references = choose_references(scene, date, method, reference, pairs)
+    method = checked(method, scene, date)
     halo = max(halo, method.halo)
     grid = read_grid(scene.fine[references[0]])
     rows = tile_rows(grid.height, grid.width, tile, overlap)
@@ -134,4 +139,4 @@ def predict_to_file(
             halo=halo,
             progress=lambda _: bar.update(1),
         )
-    return Written(date, references, Path(out), n)
+    return Written(date, references, Path(out), n, method.name)

@@ -26,6 +26,7 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from est_stfm.errors import EstStfmError
+from est_stfm.inference.check import checked
 from est_stfm.inference.predict import GDAL_CACHE_MB, Read, fuse_arrays
 from est_stfm.inference.references import DEFAULT_PAIRS, choose_references
 from est_stfm.inference.tiles import (
@@ -225,6 +226,7 @@ def predict_season(
     if not days:
         raise EstStfmError("no date to fuse: give --date (repeatable) or --dates FIRST..LAST")
     out = check_output_folder(out, "--out")
+    method = checked(method, scene, None)  # pretrained weights: checked once on the pairs
     halo = max(halo, method.halo)
     season = Season(out, fine=[d for d in days if d in scene.fine])
     for day in days:

@@ -122,4 +122,5 @@ def resolve_method(spec: str | Path, scene: Scene | None = None) -> Method:
     if base_name != "change":
         base = classic_by_name(base_name, factor)
         name = f"{name}+{base_name}"
-    return ModelMethod(model, name=name, meta=meta, base=base)
+    check = str(spec) in PRETRAINED  # shipped weights never saw this scene: check them on it
+    return ModelMethod(model, name=name, meta=meta, base=base, check=check)

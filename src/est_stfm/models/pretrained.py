@@ -161,6 +161,30 @@ _register(
 )
 
 
+_register(
+    PretrainedWeights(
+        name="est-stfm-any-tiny-synth",
+        values=(
+            "any unit and band count (each band normalised by its own F1/C1 median and mean "
+            "absolute deviation), coarse on the fine grid; corrects fsdaf+consistency, so the "
+            "scene needs coarse_factor"
+        ),
+        training_data=(
+            "24 synthetic scenes only (benchmarks/pretrain_any.py, seed 2026: 1-13 band "
+            "reflectance, NDVI and Kelvin, coarse factors 8-32, events, clouds, sensor "
+            "differences); no real image, so every real date is unseen"
+        ),
+        weak=(
+            "an hour of pretraining on one CPU core; synthetic scenes only; never better than "
+            "its fsdaf+consistency base on average by much (protocol v3 in the README); as slow "
+            "as FSDAF on large scenes"
+        ),
+        sha256="SHA_PLACEHOLDER",
+        any_bands=True,
+    )
+)
+
+
 def load_pretrained(name: str) -> tuple[nn.Module, dict[str, Any]]:
     """The model ``name`` (eval mode, CPU) and its metadata, after checking the file's SHA-256."""
     from est_stfm.models.checkpoint import WEIGHTS, load_model
