@@ -8,7 +8,7 @@ import rasterio
 from helpers import cli
 
 from est_stfm.errors import EstStfmError
-from est_stfm.methods import resolve_method
+from est_stfm.methods.model import ModelMethod
 from est_stfm.methods.registry import classic_by_name
 from est_stfm.models.pretrained import DEFAULT_MODEL, PRETRAINED, load_pretrained
 from est_stfm.scene import load_scene
@@ -31,8 +31,8 @@ def test_the_default_predicts_any_band_count(bands):
     f1 = rng.uniform(0.05, 0.4, size=(bands, 48, 48)).astype(np.float32)
     c1 = np.repeat(np.repeat(f1.reshape(bands, 6, 8, 6, 8).mean((2, 4)), 8, 1), 8, 2)
     c2 = c1 + 0.03
-    method = resolve_method(DEFAULT_MODEL)
-    method.base = classic_by_name("fsdaf+consistency", 8)  # no scene to read the factor from
+    model, _ = load_pretrained(DEFAULT_MODEL)  # no scene to read the coarse factor from
+    method = ModelMethod(model, base=classic_by_name("fsdaf+consistency", 8))
     pred = method.predict(c1, f1, c2)
     assert pred.shape == f1.shape and np.isfinite(pred).all()
     assert abs(float((pred - f1).mean()) - 0.03) < 0.02  # it follows the coarse change

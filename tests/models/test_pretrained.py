@@ -72,8 +72,9 @@ def test_registry_facts_are_read_from_the_weights_metadata(tmp_path, monkeypatch
     assert record.holdout == tuple(meta["holdout"])
     assert record.steps == meta["metrics"]["steps"] and record.seed == meta["fit"]["seed"]
     assert record.validation_modes == tuple(v["mode"] for v in meta["validation"])
-    ((name, preset, line),) = describe_pretrained()
-    assert (name, preset) == (NAME, meta["preset"])
+    described = {name: (preset, line) for name, preset, line in describe_pretrained()}
+    preset, line = described[NAME]
+    assert preset == meta["preset"]
     for part in _expected_description(meta):
         assert part in line
     # the description follows the file: other numbers in model.json, other numbers printed
@@ -83,7 +84,7 @@ def test_registry_facts_are_read_from_the_weights_metadata(tmp_path, monkeypatch
     meta["holdout"] = ["2001-01-01"]
     (copy / "model.json").write_text(json.dumps(meta))
     monkeypatch.setitem(PRETRAINED, NAME, _local_entry(copy))
-    ((_, _, line),) = describe_pretrained()
+    line = {name: line for name, _, line in describe_pretrained()}[NAME]
     assert "validation 0.500 x naive-change" in line and "7 steps" in line
     assert "held out 2001-01-01;" in line
     for part in _expected_description(meta):

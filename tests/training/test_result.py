@@ -16,7 +16,14 @@ from est_stfm.training.loop import learning_rate
 def test_model_json_holds_the_fit_result_and_reads_back(tiny_scene, tmp_path):
     scene = load_scene(tiny_scene)
     held_out = scene.pairs_dates()[0]
-    cfg = FitConfig(model="est-stfm-tiny", patch_size=32, epochs=1, threads=1, holdout=[held_out])
+    cfg = FitConfig(
+        model="est-stfm-tiny",
+        patch_size=32,
+        epochs=1,
+        threads=1,
+        holdout=[held_out],
+        validation="none",
+    )
     _, result = fit(scene, tmp_path / "m", cfg, progress=False)
     saved = json.loads((tmp_path / "m" / "model.json").read_text())
     assert list(saved) == ["format", "version", "preset", "config", *result.to_json()]
@@ -24,7 +31,7 @@ def test_model_json_holds_the_fit_result_and_reads_back(tiny_scene, tmp_path):
     assert saved["scene"] == str(tiny_scene)  # one scene: a path, not a list
     assert FitResult.read(tmp_path / "m") == result
     assert result.holdout == [held_out] and held_out not in result.training_dates
-    assert result.validation_modes == ["none"]  # 3 dates left, 64 px: nothing to validate on
+    assert result.validation_modes == ["none"]
     assert not result.metrics.best_is_base  # nothing validates: the trained weights are kept
     assert result.metrics.epochs == 1 and result.metrics.steps > 0
     assert result.world_size == 1 and len(result.rank_weight_sha256) == 1
