@@ -179,7 +179,7 @@ _register(
             "its fsdaf+consistency base on average by much (protocol v3 in the README); as slow "
             "as FSDAF on large scenes"
         ),
-        sha256="SHA_PLACEHOLDER",
+        sha256="858d344c3f768da9a5aaa41f0a42019071f2d58ec455daa17a98df8fb0ec1eb0",
         any_bands=True,
     )
 )
