@@ -175,9 +175,10 @@ _register(
             "differences); no real image, so every real date is unseen"
         ),
         weak=(
-            "an hour of pretraining on one CPU core; synthetic scenes only; never better than "
-            "its fsdaf+consistency base on average by much (protocol v3 in the README); as slow "
-            "as FSDAF on large scenes"
+            "an hour of pretraining on one CPU core on synthetic scenes only: on real scenes its "
+            "full correction is mostly harmful (it pulls fsdaf+consistency back toward "
+            "naive-change), so predict checks it on the scene's own pairs and usually keeps "
+            "the base alone (protocol v3 in the README); FSDAF's cost on large scenes"
         ),
         sha256="858d344c3f768da9a5aaa41f0a42019071f2d58ec455daa17a98df8fb0ec1eb0",
         any_bands=True,
