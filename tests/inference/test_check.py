@@ -48,7 +48,7 @@ def test_the_strength_scales_the_correction_and_two_dates_cannot_be_checked(tiny
     full = method.with_strength(1.0).correct(c1, f1, c2, base, None)
     half = method.with_strength(0.5).correct(c1, f1, c2, base, None)
     np.testing.assert_allclose(half, (base + full) / 2, atol=1e-5)
-    assert method.with_strength(0.5).name.endswith("x0.5")
+    assert checked(method, scene, d[0]).name.endswith(" x0 (pair check)")
     two = load_scene(tiny_scene, hidden_fine=d[2:], hidden_coarse=d[2:])
     result = check_strength(method, two, d[0])  # one usable pair date besides the target
     assert result.strength == 0.0 and not result.pairs and "fewer than 2" in result.summary()

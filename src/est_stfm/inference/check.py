@@ -109,4 +109,6 @@ def checked(method: Method, scene: Scene, target: dt.date | None, log=None) -> M
     result = check_strength(method, scene, target)
     if log is not None:
         log(result.summary())
-    return method.with_strength(result.strength)
+    out = method.with_strength(result.strength)
+    out.name = f"{method.name} x{result.strength:g} (pair check)"
+    return out

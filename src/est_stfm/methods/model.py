@@ -99,5 +99,6 @@ class ModelMethod(PairwiseMethod):
 
     def with_strength(self, strength: float) -> ModelMethod:
         """The same network with its correction scaled by ``strength`` (no further check)."""
-        name = self.name if strength == 1.0 else f"{self.name} x{strength:g}"
-        return ModelMethod(self.model, name=name, meta=self.meta, base=self.base, strength=strength)
+        return ModelMethod(
+            self.model, name=self.name, meta=self.meta, base=self.base, strength=strength
+        )
