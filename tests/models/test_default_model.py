@@ -58,3 +58,15 @@ def test_fit_starts_from_the_default_weights_on_their_base(tiny_scene, tmp_path)
     assert result.config.base == "fsdaf+consistency" and result.config.lr == 2e-4
     with pytest.raises(EstStfmError, match="corrects the base fsdaf\\+consistency"):
         fit(scene, tmp_path / "x", FitConfig(epochs=1, base="change"), progress=False)
+
+
+def test_a_scene_without_coarse_factor_gets_a_one_line_hint(tiny_scene, tmp_path, capsys):
+    text = tiny_scene.read_text()
+    assert "coarse_factor:" in text
+    bare = tiny_scene.parent / "no_factor.yaml"
+    bare.write_text("\n".join(x for x in text.splitlines() if "coarse_factor" not in x) + "\n")
+    out = tmp_path / "p.tif"
+    code, _, err = cli(capsys, "predict", bare, "--date", "2001-06-09", "--out", out)
+    assert code != 0 and not out.exists()
+    assert "corrects fsdaf+consistency" in err and "coarse_factor" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

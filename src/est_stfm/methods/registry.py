@@ -120,7 +120,12 @@ def resolve_method(spec: str | Path, scene: Scene | None = None) -> Method:
     base_name = (meta.get("fit") or {}).get("base", "change")
     base = None
     if base_name != "change":
-        base = classic_by_name(base_name, factor)
+        try:
+            base = classic_by_name(base_name, factor)
+        except EstStfmError as exc:  # e.g. the scene lacks coarse_factor
+            raise EstStfmError(
+                f"model {spec} corrects {base_name}: {exc} (or choose another --model)"
+            ) from None
         name = f"{name}+{base_name}"
     check = str(spec) in PRETRAINED  # shipped weights never saw this scene: check them on it
     return ModelMethod(model, name=name, meta=meta, base=base, check=check)
