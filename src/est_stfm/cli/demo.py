@@ -16,7 +16,9 @@ def demo(
     epochs: Annotated[int, typer.Option(help="training epochs (about 3 minutes on 2 cores)")] = 6,
     size: Annotated[int, typer.Option(help="scene size in pixels")] = 256,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    model: Annotated[str, typer.Option(help="model preset")] = "est-stfm-tiny",
+    model: Annotated[
+        str, typer.Option(help="model preset (est-stfm-any-tiny: from the shipped weights)")
+    ] = "est-stfm-any-tiny",
 ) -> None:
     """Synthetic scene -> fit -> predict a held-out date -> metrics table and quick-look PNG."""
     from est_stfm.demo import run_demo
