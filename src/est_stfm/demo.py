@@ -59,7 +59,7 @@ def run_demo(
     scene = load_scene(scene_path)
     dates = scene.pairs_dates()
     target = dates[len(dates) // 2]
-    fit(
+    _, result = fit(
         scene,
         out / "model",
         FitConfig(model=model, minutes=minutes, epochs=epochs, holdout=[target], seed=seed),
@@ -69,7 +69,10 @@ def run_demo(
     prediction = out / f"prediction_{target.isoformat()}.tif"
     written = predict_to_file(scene, target, net, prediction, pairs="1")
     # EST-STFM is scored from the file it wrote (what a user gets, int16-quantised)
-    images = {"EST-STFM": read_reflectance(prediction)}
+    label = "EST-STFM"
+    if result.metrics.best_is_base:  # say it when the fit returned its base exactly
+        label = f"EST-STFM (= its base {result.config.base}: validation kept it)"
+    images = {label: read_reflectance(prediction)}
     others = {"fsdaf": resolve_method("fsdaf", scene), **NAIVE_METHODS}
     if net.meta.get("fit", {}).get("init") == DEFAULT_MODEL:
         others = {f"{DEFAULT_MODEL} (no fit)": resolve_method(DEFAULT_MODEL, scene), **others}

@@ -116,10 +116,10 @@ def fit(
         val = "; no validation (scene too small for a strip, too few dates)"
     else:
         start_text = "n/a" if start is None else f"{start:.3f}"
+        kept = f" (its base {result.config.base} kept: no weights beat it)"
         val = (
             f"; validation ({', '.join(result.validation_modes)}) RMSE / naive-change RMSE "
-            f"{start_text} at start -> {best:.3f} best"
-            + (" (the naive base: kept)" if m.best_is_base else "")
+            f"{start_text} at start -> {best:.3f} best" + (kept if m.best_is_base else "")
         )
     typer.echo(
         f"saved {out} ({m.steps} steps, {m.epochs} epochs, {m.seconds} s, "
