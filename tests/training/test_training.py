@@ -262,3 +262,25 @@ def test_a_fit_from_weights_is_pulled_toward_them(tiny_scene, tmp_path):
     cfg = FitConfig(**TINY, init=str(tmp_path / "start"), epochs=1, validation="none")
     _, result = fit(scene, tmp_path / "defaults", cfg, progress=False)
     assert result.config.lr == 2e-4 and result.config.anchor_weight is None
+
+
+def test_a_fit_from_weights_that_nothing_can_validate_keeps_them(tiny_scene, tmp_path, capsys):
+    scene = load_scene(tiny_scene)
+    start_cfg = FitConfig(**TINY, epochs=1, validation="none")
+    fit(scene, tmp_path / "start", start_cfg, progress=False)
+    start, _ = load_model(tmp_path / "start")
+    held = scene.pairs_dates()[2:]  # two dates left, 64 px: no date validation, no strip
+    two = load_scene(tiny_scene, hidden_fine=held, hidden_coarse=held)
+    cfg = FitConfig(**TINY, init=str(tmp_path / "start"), epochs=2, holdout=held)
+    model, result = fit(two, tmp_path / "kept", cfg, progress=False)
+    assert result.metrics.steps == 0 and _same(model, start)
+    blind = cfg.model_copy(update={"validation": "none"})  # asked for: trains without a check
+    _, trained = fit(two, tmp_path / "blind", blind, progress=False)
+    assert trained.metrics.steps > 0
+    args = [str(tiny_scene), "--out", str(tmp_path / "cli"), "--init", str(tmp_path / "start")]
+    args += ["--epochs", "1", "--quiet", "--threads", "1"]
+    for day in held:
+        args += ["--holdout", day.isoformat()]
+    code, out, err = cli(capsys, "fit", *args)
+    assert code == 0, err
+    assert "kept untrained" in out

@@ -112,7 +112,12 @@ def fit(
         return
     m = result.metrics
     start, best = m.validation_score_start, m.validation_score_best
-    if best is None:
+    if best is None and m.steps == 0 and result.config.init and result.config.validation == "auto":
+        val = (
+            f"; nothing to validate on (too few dates, scene too narrow for a strip): the "
+            f"weights of {result.config.init} are kept untrained (--validation none trains anyway)"
+        )
+    elif best is None:
         val = "; no validation (scene too small for a strip, too few dates)"
     else:
         start_text = "n/a" if start is None else f"{start:.3f}"

@@ -100,7 +100,8 @@ def fit(
             anchor=_anchor(cfg, model),
         )
         state, best = _starting_point(setup, saved)
-        state, best = train(setup, state, best, resumed=saved is not None)
+        if not untestable(cfg, validator):
+            state, best = train(setup, state, best, resumed=saved is not None)
         model.load_state_dict(best)
         model.eval()
         result = _result(setup, scenes, stacks, splits, state)
@@ -211,6 +212,14 @@ def _patches(
     length = per_epoch * cfg.batch_size * runtime.world_size
     dataset = PatchDataset(stacks, splits, patch, length, cfg.seed, cfg.bands_per_sample)
     return dataset, per_epoch
+
+
+def untestable(cfg: FitConfig, validator: Validator) -> bool:
+    """True when a fit from weights (``init``) could not be validated at all under
+    ``validation: auto`` (too few dates, scenes too narrow for a strip): it keeps the starting
+    weights untrained rather than return weights nobody checked (``validation: none`` trains
+    anyway)."""
+    return cfg.init is not None and cfg.validation == "auto" and not validator.active
 
 
 def _anchor(cfg: FitConfig, model: torch.nn.Module) -> list[torch.Tensor] | None:
