@@ -274,6 +274,9 @@ def test_a_fit_from_weights_that_nothing_can_validate_keeps_them(tiny_scene, tmp
     cfg = FitConfig(**TINY, init=str(tmp_path / "start"), epochs=2, holdout=held)
     model, result = fit(two, tmp_path / "kept", cfg, progress=False)
     assert result.metrics.steps == 0 and _same(model, start)
+    from est_stfm.methods import resolve_method
+
+    assert resolve_method(tmp_path / "kept", two).check  # checked on the pairs like the start
     blind = cfg.model_copy(update={"validation": "none"})  # asked for: trains without a check
     _, trained = fit(two, tmp_path / "blind", blind, progress=False)
     assert trained.metrics.steps > 0

@@ -127,5 +127,9 @@ def resolve_method(spec: str | Path, scene: Scene | None = None) -> Method:
                 f"model {spec} corrects {base_name}: {exc} (or choose another --model)"
             ) from None
         name = f"{name}+{base_name}"
-    check = str(spec) in PRETRAINED  # shipped weights never saw this scene: check them on it
+    # weights that never trained on this scene (shipped ones, or a fit that kept its starting
+    # weights untrained because nothing could validate it) are checked on its pairs first
+    fit, metrics = meta.get("fit") or {}, meta.get("metrics") or {}
+    untrained = bool(fit.get("init")) and metrics.get("steps") == 0
+    check = str(spec) in PRETRAINED or untrained
     return ModelMethod(model, name=name, meta=meta, base=base, check=check)
