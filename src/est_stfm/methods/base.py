@@ -54,9 +54,17 @@ class PairwiseMethod:
     ) -> np.ndarray:
         """One pair: :meth:`predict`; more: each pair's prediction, blended."""
         preds = [self.predict(c1, f1, c2).astype(np.float32) for c1, f1 in pairs]
-        if len(preds) == 1:
-            return preds[0]
-        return blend_pairs(preds, c2, [c1 for c1, _ in pairs], valid)
+        return blend_predictions(preds, pairs, c2, valid)
+
+
+def blend_predictions(
+    preds: Sequence[np.ndarray], pairs: Sequence[Pair], c2: np.ndarray, valid: Sequence[np.ndarray]
+) -> np.ndarray:
+    """One prediction per pair in ``pairs``: the only one, or all blended by
+    :func:`blend_pairs`."""
+    if len(preds) == 1:
+        return preds[0]
+    return blend_pairs(preds, c2, [c1 for c1, _ in pairs], valid)
 
 
 def pair_weights(c2: np.ndarray, coarse_refs: list[np.ndarray], window: int) -> list[np.ndarray]:

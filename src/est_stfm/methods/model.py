@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from est_stfm.methods.base import Method, Pair, PairwiseMethod, blend_pairs
+from est_stfm.methods.base import Method, Pair, PairwiseMethod, blend_predictions
 from est_stfm.models.apply import band_agnostic, fused
 
 
@@ -56,9 +56,7 @@ class ModelMethod(PairwiseMethod):
         preds = [
             self.correct(c1, f1, c2, base, v) for (c1, f1), v in zip(pairs, valid, strict=True)
         ]
-        if len(preds) == 1:
-            return preds[0]
-        return blend_pairs(preds, c2, [c1 for c1, _ in pairs], valid)
+        return blend_predictions(preds, pairs, c2, valid)
 
     @torch.no_grad()
     def correct(

@@ -40,18 +40,29 @@ def method_names() -> list[MethodName]:
     return names
 
 
+def _unsuffixed(name: str) -> str:
+    """``name`` without the ``+consistency`` suffix."""
+    return name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
+
+
+def _needs_factor(name: str) -> EstStfmError:
+    """The one-line error for a method that needs the scene's coarse pixel size."""
+    return EstStfmError(
+        f"{name} needs the coarse pixel size: add `coarse_factor: N` (coarse pixel size in "
+        "fine pixels, e.g. 16 for 480 m / 30 m) to the scene file"
+    )
+
+
 def is_classic_name(name: str) -> bool:
     """Whether ``name`` is a classic method (``CLASSIC_METHODS``), alone or with the
     ``+consistency`` suffix: methods that need no training."""
-    base = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
-    return base in CLASSIC_METHODS
+    return _unsuffixed(name) in CLASSIC_METHODS
 
 
 def needs_two_pairs(name: str) -> bool:
     """Whether the classic method ``name`` (``+consistency`` allowed) needs a reference pair
     before and one after the target (ESTARFM)."""
-    base = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
-    return base in TWO_PAIR_METHODS
+    return _unsuffixed(name) in TWO_PAIR_METHODS
 
 
 def classic_by_name(name: str, coarse_factor: float | None = None) -> Method:
@@ -60,11 +71,8 @@ def classic_by_name(name: str, coarse_factor: float | None = None) -> Method:
     if not name.endswith(SUFFIX):
         return classic_method(name, coarse_factor=coarse_factor)
     if coarse_factor is None:
-        raise EstStfmError(
-            f"{name} needs the coarse pixel size: add `coarse_factor: N` (coarse pixel size in "
-            "fine pixels, e.g. 16 for 480 m / 30 m) to the scene file"
-        )
-    base = classic_by_name(name[: -len(SUFFIX)], coarse_factor)
+        raise _needs_factor(name)
+    base = classic_by_name(_unsuffixed(name), coarse_factor)
     return Consistent(base, coarse_factor)
 
 
@@ -79,10 +87,7 @@ def _with_suffix(spec: str, scene: Scene | None) -> Method:
         )
     factor = scene.coarse_factor if scene else None
     if factor is None:
-        raise EstStfmError(
-            f"{spec} needs the coarse pixel size: add `coarse_factor: N` (coarse pixel size in "
-            "fine pixels, e.g. 16 for 480 m / 30 m) to the scene file"
-        )
+        raise _needs_factor(spec)
     return Consistent(resolve_method(base, scene), factor)
 
 
