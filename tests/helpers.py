@@ -1,14 +1,17 @@
-"""Helpers shared by the CLI tests: a small georeferenced grid and an in-process CLI runner."""
+"""Helpers shared by the tests: a small georeferenced grid, an in-process CLI runner, and the
+check that masked pixels do not reach a module's outputs."""
 
 from __future__ import annotations
 
 import sys
 
+import torch
 from affine import Affine
 from rasterio.crs import CRS
 
 from est_stfm.cli import main
 from est_stfm.io import Grid
+from est_stfm.models.blocks import use_reference
 
 
 def make_grid(width: int, height: int, bands: int, x0: float = 500_000.0) -> Grid:
@@ -37,3 +40,20 @@ def cli(capsys, *args) -> tuple[int, str, str]:
         sys.argv = argv
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def assert_mask_shields(module, x, changed, valid, keep) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """On the fast and the reference path of ``module``: its outputs at ``keep`` are the same for
+    ``x`` and ``changed`` (which differ only where ``valid`` is 0) when given ``valid``, and move
+    without it. Returns each path's masked outputs, ``(module(x, valid), module(changed,
+    valid))``."""
+    outputs = []
+    with torch.no_grad():
+        for reference in (False, True):
+            use_reference(module, reference)
+            a, b = module(x, valid), module(changed, valid)
+            torch.testing.assert_close(a[keep], b[keep], atol=1e-5, rtol=1e-5)
+            # without the mask the statistics read the changed pixels: the outputs move
+            assert not torch.allclose(module(x)[keep], module(changed)[keep], atol=1e-3)
+            outputs.append((a, b))
+    return outputs
