@@ -159,3 +159,29 @@ def test_a_two_pair_method_is_skipped_not_failed_on_one_sided_cases(tiny_scene, 
     assert not res.errors  # the command exits 0: nothing failed
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "| estarfm | 1 / 2 |" in summary  # it ran on one case of two and lost the other
+
+
+def test_weights_by_scene_predicts_each_scene_with_its_own_folder(tiny_scene, tmp_path):
+    from est_stfm.models import create_model
+    from est_stfm.models.checkpoint import save_model
+
+    dates = scene_dates(tiny_scene)
+    meta = {"bands": None, "scale": 1.0, "unit": "any", "band_descriptions": [], "pair_check": 1}
+    save_model(tmp_path / "w-t", create_model("est-stfm-any-tiny"), meta)
+    scenes = [
+        {"id": i, "scene": str(tiny_scene), "ergas_ratio": 0.125, "targets": [dates[1]]}
+        for i in ("t", "u")
+    ]
+    methods = [{"id": "naive-change"}, {"id": "held", "weights_by_scene": {"t": "w-t"}}]
+    protocol = _protocol(tmp_path / "p.yaml", scenes, methods, pairs=["earlier"])
+    res = run_benchmark(protocol, tmp_path / "out", log=lambda _: None)
+    rows = {(r.case, r.method): r for r in res.rows}
+    mine = rows[(f"t.{dates[1]}.earlier", "held")]
+    assert mine.status == "ok"  # a zero-head network: exactly its base (naive-change)
+    assert mine.metrics["RMSE"] == pytest.approx(
+        rows[(f"t.{dates[1]}.earlier", "naive-change")].metrics["RMSE"], rel=1e-5
+    )
+    assert rows[(f"u.{dates[1]}.earlier", "held")].status.startswith("skipped: no weights")
+    with pytest.raises(EstStfmError, match="weights_by_scene alone"):
+        bad = [{"id": "x", "method": "fsdaf", "weights_by_scene": {"t": "w"}}]
+        load_protocol(_protocol(tmp_path / "q.yaml", scenes, bad))

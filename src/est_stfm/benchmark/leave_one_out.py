@@ -76,6 +76,7 @@ def expand_scene(
                     target=target,
                     pairs=choice,
                     group=f"{spec.id}.{target.isoformat()}",
+                    scene_id=spec.id,
                     quick=(target, choice) == quick,
                     data_range=spec.data_range,
                     ergas_ratio=spec.ergas_ratio,

@@ -50,6 +50,8 @@ class CaseSpec(BaseModel):
     """Version 2: which pairs predict the target (set by the leave-one-date-out expansion)."""
     group: str = ""
     """Cases of one group share their fitted models (same scene and held-out target)."""
+    scene_id: str = ""
+    """Version 2: the id of the protocol scene the case was expanded from."""
     quick: bool = False
     """True for the cases ``--quick`` runs."""
     train_dates: list[dt.date] | None = None
@@ -101,9 +103,17 @@ class MethodSpec(BaseModel):
     """False: ``--quick`` leaves the method out."""
     cases: Literal["all", "quick"] = "all"
     """``quick``: the method runs on the quick cases only, even in a full run (costly methods)."""
+    weights_by_scene: dict[str, str] | None = None
+    """Model folders by scene id (relative to the protocol file): each scene is predicted by its
+    own weights, e.g. weights pretrained without that scene. A scene without an entry, or whose
+    folder is missing, is skipped with the reason."""
 
     @model_validator(mode="after")
     def _check(self) -> MethodSpec:
+        if self.weights_by_scene is not None:
+            if self.fit is not None or self.method is not None:
+                raise ValueError("give weights_by_scene alone, without method or fit")
+            return self
         if self.fit is None:
             name = self.method or self.id
             if not known_method(name):
@@ -216,9 +226,16 @@ def load_protocol(path: str | Path) -> Protocol:
     if not isinstance(data, dict):
         raise EstStfmError(f"protocol {path}: expected a mapping with version, cases and methods")
     try:
-        return Protocol(**{str(k): v for k, v in data.items()})
+        protocol = Protocol(**{str(k): v for k, v in data.items()})
     except ValidationError as exc:
         raise EstStfmError(f"protocol {path}: {condense(exc, first_only=True)}") from None
+    for method in protocol.methods:
+        if method.weights_by_scene:
+            method.weights_by_scene = {
+                sid: str((path.parent / folder).resolve())
+                for sid, folder in method.weights_by_scene.items()
+            }
+    return protocol
 
 
 @dataclass(frozen=True)

@@ -204,6 +204,12 @@ def _run_one(plan: CasePlan, method: MethodSpec, workdir: Path, fits: Fits, log:
     if needs_two_pairs(name) and len(plan.references) < 2:
         row.status = "skipped: needs two reference pairs (one before, one after the target)"
         return row
+    if method.weights_by_scene is not None:
+        folder = method.weights_by_scene.get(case.scene_id)
+        if folder is None or not Path(folder).is_dir():
+            row.status = f"skipped: no weights for scene {case.scene_id or case.id} ({folder})"
+            return row
+        name = folder
     if method.trainable:
         row.training_dates = [d.isoformat() for d in plan.train]
         if len(plan.train) < method.min_train_dates:

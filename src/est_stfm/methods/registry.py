@@ -132,9 +132,10 @@ def resolve_method(spec: str | Path, scene: Scene | None = None) -> Method:
                 f"model {spec} corrects {base_name}: {exc} (or choose another --model)"
             ) from None
         name = f"{name}+{base_name}"
-    # weights that never trained on this scene (shipped ones, or a fit that kept its starting
-    # weights untrained because nothing could validate it) are checked on its pairs first
+    # weights that never trained on this scene (shipped ones, folders pretrained elsewhere
+    # that say so with "pair_check", or a fit that kept its starting weights untrained because
+    # nothing could validate it) are checked on its pairs first
     fit, metrics = meta.get("fit") or {}, meta.get("metrics") or {}
     untrained = bool(fit.get("init")) and metrics.get("steps") == 0
-    check = str(spec) in PRETRAINED or untrained
+    check = str(spec) in PRETRAINED or untrained or bool(meta.get("pair_check"))
     return ModelMethod(model, name=name, meta=meta, base=base, check=check)

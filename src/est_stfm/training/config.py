@@ -82,6 +82,9 @@ class FitConfig(BaseModel):
     """Also log train loss, validation score and learning rate to ``OUT/tensorboard``."""
     threads: int | None = Field(None, ge=1)
     """CPU threads per process (default: the cores available to this process)."""
+    workers: int = Field(0, ge=0)
+    """Processes that cut training patches beside the training one (0: it cuts them itself;
+    on a GPU, 2-4 keep it busy)."""
     bands_per_sample: int | None = Field(None, ge=1)
     """Band-agnostic models: each training patch takes this many bands of its scene (drawn at
     random, repeated when the scene has fewer), so scenes with any band count train together."""

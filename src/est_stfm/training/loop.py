@@ -304,7 +304,14 @@ class _Run:
             else list(range(len(dataset)))
         )
         indices = indices[self.state.position * self.cfg.batch_size :]
-        return DataLoader(dataset, batch_size=self.cfg.batch_size, sampler=indices, drop_last=True)
+        return DataLoader(
+            dataset,
+            batch_size=self.cfg.batch_size,
+            sampler=indices,
+            drop_last=True,
+            num_workers=self.cfg.workers,
+            pin_memory=runtime.device.type == "cuda",
+        )
 
     def _steps(self, epoch: int) -> bool:
         """Run the steps of ``epoch``; True when the budget ran out within it."""
