@@ -287,3 +287,21 @@ def test_a_fit_from_weights_that_nothing_can_validate_keeps_them(tiny_scene, tmp
     code, out, err = cli(capsys, "fit", *args)
     assert code == 0, err
     assert "kept untrained" in out
+
+
+def test_a_fit_from_weights_on_one_date_keeps_them_and_from_scratch_refuses(tiny_scene, tmp_path):
+    scene = load_scene(tiny_scene)
+    fit(scene, tmp_path / "start", FitConfig(**TINY, epochs=1, validation="none"), progress=False)
+    start, _ = load_model(tmp_path / "start")
+    held = scene.pairs_dates()[1:]  # one pair date left: no pair to train or validate on
+    one = load_scene(tiny_scene, hidden_fine=held, hidden_coarse=held)
+    cfg = FitConfig(**TINY, init=str(tmp_path / "start"), epochs=2, holdout=held)
+    model, result = fit(one, tmp_path / "kept", cfg, progress=False)
+    assert result.metrics.steps == 0 and _same(model, start)
+    assert result.training_dates == scene.pairs_dates()[:1]
+    for bad in (
+        FitConfig(**TINY, epochs=1, holdout=held),
+        cfg.model_copy(update={"validation": "none"}),
+    ):
+        with pytest.raises(EstStfmError, match="at least two dates"):
+            fit(one, tmp_path / "refused", bad, progress=False)

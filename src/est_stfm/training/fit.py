@@ -84,6 +84,8 @@ def fit(
         splits = [split_scene(s, cfg.validation, cfg.validation_fraction) for s in stacks]
         dataset, per_epoch = _patches(cfg, stacks, splits, runtime)
         validator = Validator(stacks, splits, runtime.device)
+        if not dataset.pairs and not untestable(cfg, validator):
+            raise EstStfmError("no training pairs left after the validation split")
         net, optimizer = _optimisation(cfg, model, runtime)
         setup = LoopSetup(
             cfg=cfg,
@@ -173,9 +175,12 @@ def _threads(cfg: FitConfig, runtime: Runtime) -> int:
 def _load_stacks(scenes: list[Scene], cfg: FitConfig, cache: Path) -> list[SceneStack]:
     """Every scene's training dates in memory, with the base shift of ``cfg.base`` (kept in
     ``cache`` until the run ends, so a resumed run reads them back)."""
+    # from weights under validation auto, one date is enough: nothing can be trained or
+    # validated, so the weights are kept untrained (see untestable)
+    minimum = 1 if cfg.init is not None and cfg.validation == "auto" else 2
     stacks = []
     for s in scenes:
-        stacks.append(load_stack(s, training_dates(s, cfg.holdout)))
+        stacks.append(load_stack(s, training_dates(s, cfg.holdout, minimum)))
         add_base_shift(stacks[-1], cfg.base, cache, key=str(Path(s.path).resolve()))
     bands = {stack.shape[0] for stack in stacks}
     if len(bands) > 1 and not cfg.bands_per_sample:
@@ -216,7 +221,8 @@ def _patches(
 
 def untestable(cfg: FitConfig, validator: Validator) -> bool:
     """True when a fit from weights (``init``) could not be validated at all under
-    ``validation: auto`` (too few dates, scenes too narrow for a strip): it keeps the starting
+    ``validation: auto`` (one or two dates in scenes too narrow for a strip, or a single
+    date, which leaves nothing to train on either): it keeps the starting
     weights untrained rather than return weights nobody checked (``validation: none`` trains
     anyway)."""
     return cfg.init is not None and cfg.validation == "auto" and not validator.active

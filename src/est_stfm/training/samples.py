@@ -76,16 +76,18 @@ class Split:
     val_date: dt.date | None = None
 
 
-def training_dates(scene: Scene, holdout: list[dt.date]) -> list[dt.date]:
-    """Dates with a fine and a coarse image that are not held out; at least two are needed.
+def training_dates(scene: Scene, holdout: list[dt.date], minimum: int = 2) -> list[dt.date]:
+    """Dates with a fine and a coarse image that are not held out; at least ``minimum`` (two
+    make a training pair; a fit from weights accepts one and keeps the weights untrained).
 
     Held-out dates the scene does not have are ignored (with several scenes, each has its own
     dates; :func:`~est_stfm.training.fit.fit` checks that every one is in some scene)."""
     dates = [d for d in scene.pairs_dates() if d not in holdout]
-    if len(dates) < 2:
+    if len(dates) < minimum:
         raise EstStfmError(
-            f"fit needs at least two dates with both a fine and a coarse image outside the "
-            f"held-out dates; {scene.path} has {len(dates)}: add fine/coarse pairs or hold out less"
+            f"fit needs at least {'two dates' if minimum > 1 else 'one date'} with both a fine "
+            f"and a coarse image outside the held-out dates; {scene.path} has {len(dates)}: "
+            "add fine/coarse pairs or hold out less"
         )
     return dates
 
@@ -215,8 +217,6 @@ class PatchDataset(torch.utils.data.Dataset):
         self.pairs: list[Pair] = [
             (s, ref, tgt) for s, split in enumerate(splits) for ref, tgt in split.train_pairs
         ]
-        if not self.pairs:
-            raise EstStfmError("no training pairs left after the validation split")
         self.patch, self.length, self.seed = patch_size, length, seed
         self.bands_per_sample = bands_per_sample
         self.epoch = 0
