@@ -154,10 +154,10 @@ def test_validation_split_by_dates_never_trains_on_the_validation_date(tiny_scen
     three = load_stack(scene, scene.pairs_dates()[:3])  # 2 dates train, the third validates
     assert split_scene(three, "auto", 0.15).mode == "dates"
     two = load_stack(scene, scene.pairs_dates()[:2])
-    assert split_scene(two, "auto", 0.15).mode == "none"  # 64 px: too narrow for a strip
+    assert split_scene(two, "auto", 0.15).mode == "none"  # 64 px: too small for blocks
     with pytest.raises(EstStfmError, match="needs 3 or more training dates"):
         split_scene(two, "dates", 0.15)
-    with pytest.raises(EstStfmError, match="too narrow for a validation strip"):
+    with pytest.raises(EstStfmError, match="spatial validation needs sides of at least 96"):
         split_scene(two, "spatial", 0.15)
 
 
@@ -269,7 +269,7 @@ def test_a_fit_from_weights_that_nothing_can_validate_keeps_them(tiny_scene, tmp
     start_cfg = FitConfig(**TINY, epochs=1, validation="none")
     fit(scene, tmp_path / "start", start_cfg, progress=False)
     start, _ = load_model(tmp_path / "start")
-    held = scene.pairs_dates()[2:]  # two dates left, 64 px: no date validation, no strip
+    held = scene.pairs_dates()[2:]  # two dates left, 64 px: no date validation, no blocks
     two = load_scene(tiny_scene, hidden_fine=held, hidden_coarse=held)
     cfg = FitConfig(**TINY, init=str(tmp_path / "start"), epochs=2, holdout=held)
     model, result = fit(two, tmp_path / "kept", cfg, progress=False)

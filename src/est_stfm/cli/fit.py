@@ -114,17 +114,18 @@ def fit(
     start, best = m.validation_score_start, m.validation_score_best
     if best is None and m.steps == 0 and result.config.init and result.config.validation == "auto":
         val = (
-            f"; nothing to validate on (too few dates, scene too narrow for a strip): the "
+            f"; nothing to validate on (too few dates, scene too small for held-out blocks): the "
             f"weights of {result.config.init} are kept untrained (--validation none trains anyway)"
         )
     elif best is None:
-        val = "; no validation (scene too small for a strip, too few dates)"
+        val = "; no validation (scene too small for held-out blocks, too few dates)"
     else:
         start_text = "n/a" if start is None else f"{start:.3f}"
         kept = f" (its base {result.config.base} kept: no weights beat it)"
         val = (
-            f"; validation ({', '.join(result.validation_modes)}) RMSE / naive-change RMSE "
-            f"{start_text} at start -> {best:.3f} best" + (kept if m.best_is_base else "")
+            f"; validation ({', '.join(result.validation_modes)}) score (RMSE / base RMSE - "
+            f"SSIM gain; 1 = the base) {start_text} at start -> {best:.3f} best"
+            + (kept if m.best_is_base else "")
         )
     typer.echo(
         f"saved {out} ({m.steps} steps, {m.epochs} epochs, {m.seconds} s, "

@@ -27,7 +27,7 @@ DEFAULT_MODEL = "est-stfm-any-tiny-synth"
 """What ``est-stfm predict`` uses without ``--model``: band-agnostic weights pretrained on
 synthetic scenes only, correcting ``fsdaf+consistency`` (any band count and unit)."""
 
-VALIDATION_MODES = {"dates": "a held-out date", "spatial": "a spatial strip", "none": "none"}
+VALIDATION_MODES = {"dates": "a held-out date", "spatial": "held-out blocks", "none": "none"}
 """How ``model.json``'s validation modes read in a description."""
 
 

@@ -73,10 +73,13 @@ class FitConfig(BaseModel):
     """Stop after this many epochs without a better validation score."""
     validation: Literal["auto", "dates", "spatial", "none"] = "auto"
     """``dates``: hold out the latest training date of each scene as a validation target (needs
-    3 or more training dates); ``spatial``: a strip on the right of every training pair;
-    ``auto``: dates when possible, else spatial, else none."""
+    3 or more training dates); ``spatial``: blocks spread over the scene, held out of every
+    training pair's loss and validated in both directions of each pair (scenes of 96 px or more
+    a side); ``auto``: dates when possible, else spatial, else none. The score is RMSE / base
+    RMSE - (SSIM - base SSIM) (:mod:`~est_stfm.training.validate`)."""
     validation_fraction: float = Field(0.15, ge=0, lt=0.5)
-    """Width of the spatial validation strip, as a fraction of the scene width."""
+    """Share of the (central, at most 1024 px) window held out in blocks for spatial
+    validation."""
     seed: int = 0
     tensorboard: bool = False
     """Also log train loss, validation score and learning rate to ``OUT/tensorboard``."""

@@ -211,8 +211,7 @@ def _patches(
 ) -> tuple[PatchDataset, int]:
     """The training patches of every epoch, and the optimiser steps an epoch takes."""
     # the patch never exceeds the largest scene (smaller scenes are padded, marked invalid)
-    sides = [min(s.shape[1], p.train_width) for s, p in zip(stacks, splits, strict=True)]
-    patch = min(cfg.patch_size, max(sides))
+    patch = min(cfg.patch_size, max(min(s.shape[1:]) for s in stacks))
     per_epoch = steps_per_epoch(splits, stacks, patch, cfg.batch_size * runtime.world_size)
     length = per_epoch * cfg.batch_size * runtime.world_size
     dataset = PatchDataset(stacks, splits, patch, length, cfg.seed, cfg.bands_per_sample)
@@ -221,7 +220,7 @@ def _patches(
 
 def untestable(cfg: FitConfig, validator: Validator) -> bool:
     """True when a fit from weights (``init``) could not be validated at all under
-    ``validation: auto`` (one or two dates in scenes too narrow for a strip, or a single
+    ``validation: auto`` (one or two dates in scenes too small for held-out blocks, or a single
     date, which leaves nothing to train on either): it keeps the starting
     weights untrained rather than return weights nobody checked (``validation: none`` trains
     anyway)."""

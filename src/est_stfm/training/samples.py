@@ -10,15 +10,19 @@ Validation (per scene, :func:`split_scene`):
   training target nor a training reference; its fine image is predicted from the two nearest
   other dates, over the whole image, as a real target would be. Needs 3 or more training dates
   (2 stay for training).
-* ``spatial``: a strip on the right (``validation_fraction`` of the width) of every training pair
-  is kept out of the training patches and scored instead.
+* ``spatial``: blocks spread over the image in both directions (``validation_fraction`` of the
+  central window of at most :data:`VALIDATION_WINDOW` pixels, :data:`VALIDATION_BLOCKS` blocks a
+  side, every ``1 / fraction``-th block on a skewed diagonal) are validated on, in both
+  directions of every pair; their target pixels never enter a training loss (the inputs around
+  and inside them, which a real prediction has too, may). Needs sides of at least
+  :data:`MIN_SPATIAL_SIDE` pixels.
 * ``none``: everything is trained on; the last weights are kept.
 
-``auto`` picks dates, else spatial when both parts are at least :data:`MIN_VALIDATION_WIDTH`
-pixels wide, else none. Patches are drawn by :class:`PatchDataset`: sample ``i`` of epoch ``e``
-comes from its own random generator seeded with ``(seed, e, i)``, so a run is reproducible, a
-resumed run draws exactly the samples the interrupted run would have drawn, and distributed
-ranks split the indices of an epoch between them (``DistributedSampler``).
+``auto`` picks dates, else spatial when the scene is large enough, else none. Patches are
+drawn by :class:`PatchDataset`: sample ``i`` of epoch ``e`` comes from its own random generator
+seeded with ``(seed, e, i)``, so a run is reproducible, a resumed run draws exactly the samples
+the interrupted run would have drawn, and distributed ranks split the indices of an epoch
+between them (``DistributedSampler``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +42,16 @@ from est_stfm.io.atomic import atomic_target
 from est_stfm.scene import Scene
 
 MIN_VALIDATION_WIDTH = 16
-"""Narrowest strip (pixels) worth validating on, and narrowest training part left beside it."""
+"""Smallest side (pixels) of a validation block."""
+
+MIN_SPATIAL_SIDE = 96
+"""Smallest scene side (pixels) for spatial validation: six blocks of the smallest size."""
+
+VALIDATION_BLOCKS = 8
+"""Spatial validation cuts its window into about this many blocks a side."""
+
+VALIDATION_WINDOW = 1024
+"""Largest side (pixels) of the central window spatial validation predicts each epoch."""
 
 MIN_DATES_FOR_DATE_VALIDATION = 3
 """Date validation holds one date out, so 3 training dates (6 ordered pairs) remain."""
@@ -64,15 +78,24 @@ class SceneStack:
         return self.fine[self.dates[0]].shape
 
 
+Window = tuple[slice, slice]
+"""Rows and columns of a scene."""
+
+WHOLE: Window = (slice(None), slice(None))
+
+
 @dataclass
 class Split:
-    """Which pairs and columns of one scene are trained on and which are validated on."""
+    """Which pairs and pixels of one scene are trained on and which are validated on."""
 
     mode: str
     train_pairs: list[tuple[dt.date, dt.date]]
-    train_width: int
     val_pairs: list[tuple[dt.date, dt.date]] = field(default_factory=list)
-    val_cols: slice = field(default_factory=lambda: slice(0, 0))
+    val_window: Window = WHOLE
+    """The part of the scene a validation pair predicts."""
+    val_mask: np.ndarray | None = None
+    """Spatial: the held-out pixels (scene-sized); never a training target. None: every pixel
+    of the window is validated on."""
     val_date: dt.date | None = None
 
 
@@ -132,13 +155,12 @@ def add_base_shift(stack: SceneStack, base: str, cache: Path | None = None, key:
                 np.save(fh, stack.shift[(ref, tgt)])
 
 
-def pair_shift(stack: SceneStack, ref: dt.date, tgt: dt.date, cols: slice = slice(None)):
-    """The pair's base shift (zeros for the naive base), restricted to a column range."""
+def pair_shift(stack: SceneStack, ref: dt.date, tgt: dt.date, window: Window = WHOLE):
+    """The pair's base shift (zeros for the naive base) inside a window."""
     shift = stack.shift.get((ref, tgt))
     if shift is None:
-        _, h, w = stack.shape
-        return np.zeros((stack.shape[0], h, len(range(w)[cols])), dtype=np.float32)
-    return shift[..., cols]
+        shift = np.zeros(stack.shape, dtype=np.float32)
+    return shift[:, window[0], window[1]]
 
 
 def ordered_pairs(dates: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
@@ -146,48 +168,61 @@ def ordered_pairs(dates: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
     return list(itertools.permutations(dates, 2))
 
 
+def held_out_blocks(height: int, width: int, fraction: float) -> tuple[Window, np.ndarray]:
+    """Spatial validation's window and held-out mask (see the module docstring)."""
+    wh, ww = min(height, VALIDATION_WINDOW), min(width, VALIDATION_WINDOW)
+    y0, x0 = (height - wh) // 2, (width - ww) // 2
+    side = max(MIN_VALIDATION_WIDTH, round(min(wh, ww) / VALIDATION_BLOCKS))
+    period = max(2, round(1 / fraction))
+    mask = np.zeros((height, width), dtype=bool)
+    for i in range(math.ceil(wh / side)):
+        for j in range(math.ceil(ww / side)):
+            if (3 * i + j) % period == 0:
+                ys = slice(y0 + i * side, y0 + min(wh, (i + 1) * side))
+                mask[ys, x0 + j * side : x0 + min(ww, (j + 1) * side)] = True
+    return (slice(y0, y0 + wh), slice(x0, x0 + ww)), mask
+
+
 def split_scene(stack: SceneStack, mode: str, fraction: float) -> Split:
     """The validation split of one scene (see the module docstring)."""
-    _, _, w = stack.shape
+    _, h, w = stack.shape
     dates = stack.dates
     if mode in ("auto", "dates") and len(dates) >= MIN_DATES_FOR_DATE_VALIDATION:
         val_date, train = dates[-1], dates[:-1]
         refs = sorted(train, key=lambda d: abs((d - val_date).days))[:2]
         return Split(
-            "dates", ordered_pairs(train), w, [(r, val_date) for r in refs], slice(0, w), val_date
+            "dates", ordered_pairs(train), [(r, val_date) for r in refs], val_date=val_date
         )
     if mode == "dates":
         raise EstStfmError(
             f"validation 'dates' needs {MIN_DATES_FOR_DATE_VALIDATION} or more training dates; "
             f"{stack.name} has {len(dates)}: use validation 'spatial' or 'auto'"
         )
-    val_w = int(round(w * fraction))
-    if (
-        mode in ("auto", "spatial")
-        and val_w >= MIN_VALIDATION_WIDTH
-        and w - val_w >= MIN_VALIDATION_WIDTH
-    ):
+    if mode in ("auto", "spatial") and min(h, w) >= MIN_SPATIAL_SIDE and fraction > 0:
         pairs = ordered_pairs(dates)
-        return Split("spatial", pairs, w - val_w, pairs, slice(w - val_w, w))
+        window, mask = held_out_blocks(h, w, fraction)
+        return Split("spatial", pairs, pairs, window, mask)
     if mode == "spatial":
         raise EstStfmError(
-            f"{stack.name} is {w} px wide: too narrow for a validation strip of "
-            f"{MIN_VALIDATION_WIDTH} px beside a training part; use validation 'none' or 'auto'"
+            f"{stack.name} is {h} x {w} px: spatial validation needs sides of at least "
+            f"{MIN_SPATIAL_SIDE} px and a validation_fraction above 0; use validation 'none' "
+            "or 'auto'"
         )
-    return Split("none", ordered_pairs(dates), w)
+    return Split("none", ordered_pairs(dates))
 
 
 def pair_arrays(
-    stack: SceneStack, ref: dt.date, tgt: dt.date, cols: slice = slice(None)
+    stack: SceneStack, ref: dt.date, tgt: dt.date, window: Window = WHOLE
 ) -> tuple[np.ndarray, ...]:
-    """(C1, F1, C2, F2, valid) of a pair, restricted to a column range."""
+    """(C1, F1, C2, F2, valid) of a pair inside a window."""
+    ys, xs = window
     valid = stack.valid[ref] & stack.valid[tgt]
     return (
-        stack.coarse[ref][..., cols],
-        stack.fine[ref][..., cols],
-        stack.coarse[tgt][..., cols],
-        stack.fine[tgt][..., cols],
-        valid[:, cols],
+        stack.coarse[ref][:, ys, xs],
+        stack.fine[ref][:, ys, xs],
+        stack.coarse[tgt][:, ys, xs],
+        stack.fine[tgt][:, ys, xs],
+        valid[ys, xs],
     )
 
 
@@ -195,13 +230,13 @@ class PatchDataset(torch.utils.data.Dataset):
     """Random training patches from the training pairs and columns of several scenes.
 
     Item ``i`` is a pair drawn uniformly from all scenes' training pairs, a random
-    ``patch_size`` square inside that scene's training columns (zero-padded, and marked invalid,
-    where the scene is smaller), a random quarter turn and flip; returned as float32 arrays
-    ``(C1, F1, C2, F2, valid, shift, coarse_factor)`` with valid shaped ``(1, p, p)``, shift
-    the pair's base shift (:func:`add_base_shift`) and the scene's coarse factor a scalar (0
-    when unknown). ``bands_per_sample`` (band-agnostic models): every patch takes that many of its
-    scene's bands, drawn at random (repeated when the scene has fewer), so scenes with different
-    band counts share a batch.
+    ``patch_size`` square of that scene (spatial validation's blocks marked invalid;
+    zero-padded, and marked invalid, where the scene is smaller), a random quarter turn and
+    flip; returned as float32 arrays ``(C1, F1, C2, F2, valid, shift, coarse_factor)`` with
+    valid shaped ``(1, p, p)``, shift the pair's base shift (:func:`add_base_shift`) and the
+    scene's coarse factor a scalar (0 when unknown). ``bands_per_sample`` (band-agnostic
+    models): every patch takes that many of its scene's bands, drawn at random (repeated when
+    the scene has fewer), so scenes with different band counts share a batch.
     """
 
     def __init__(
@@ -232,15 +267,13 @@ class PatchDataset(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         s, ref, tgt = self.pairs[int(rng.integers(len(self.pairs)))]
         stack, split = self.stacks[s], self.splits[s]
-        _, h, _ = stack.shape
-        ph, pw = min(self.patch, h), min(self.patch, split.train_width)
-        y = int(rng.integers(0, h - ph + 1))
-        x = int(rng.integers(0, split.train_width - pw + 1))
-        cols = slice(x, x + pw)
-        arrays = [
-            a[..., y : y + ph, :]
-            for a in (*pair_arrays(stack, ref, tgt, cols), pair_shift(stack, ref, tgt, cols))
-        ]
+        _, h, w = stack.shape
+        ph, pw = min(self.patch, h), min(self.patch, w)
+        y, x = int(rng.integers(0, h - ph + 1)), int(rng.integers(0, w - pw + 1))
+        window = (slice(y, y + ph), slice(x, x + pw))
+        arrays = [*pair_arrays(stack, ref, tgt, window), pair_shift(stack, ref, tgt, window)]
+        if split.val_mask is not None:  # held-out target pixels are never a training target
+            arrays[4] = arrays[4] & ~split.val_mask[window]
         arrays[4] = arrays[4][None]
         k, flip = int(rng.integers(4)), bool(rng.integers(2))
         if self.bands_per_sample:
@@ -267,7 +300,7 @@ def band_choice(rng: np.random.Generator, bands: int, wanted: int) -> np.ndarray
 def steps_per_epoch(splits: list[Split], stacks: list[SceneStack], patch: int, batch: int) -> int:
     """Optimiser steps (of ``batch`` patches in all) to cover every training pair's area once."""
     area = sum(
-        len(split.train_pairs) * stack.shape[1] * split.train_width
+        len(split.train_pairs) * stack.shape[1] * stack.shape[2]
         for stack, split in zip(stacks, splits, strict=True)
     )
     return max(1, round(area / (patch * patch * batch)))

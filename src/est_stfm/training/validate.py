@@ -1,7 +1,10 @@
 """Validation: the score that picks the weights a fit keeps, and the candidates before training.
 
-The score is the mean over validation pairs of RMSE / RMSE of the naive F1 + C2 - C1 (1.0 = as
-good as naive). Before the first epoch the candidates are the starting weights and, for a model
+The score of one validation pair is what the benchmark reports, taken against the model's own
+base (the classic method it corrects, or F1 + C2 - C1): RMSE / base RMSE - (SSIM - base SSIM),
+over the pair's validated pixels (SSIM per band with the band's truth range, averaged); the
+fit's score is the mean over pairs. 1.0 is exactly the base; lower is better. Before the first
+epoch the candidates are the starting weights and, for a model
 whose output is a zero-initialised correction, its base itself, so a fit never ends worse on
 validation than that base.
 """
@@ -16,8 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from est_stfm.evaluation.metrics import ssim_map
 from est_stfm.models.apply import band_agnostic, fused
-from est_stfm.training.samples import SceneStack, Split, pair_arrays, pair_shift
+from est_stfm.training.samples import SceneStack, Split, Window, pair_arrays, pair_shift
 
 
 def base_state(model: torch.nn.Module) -> dict[str, torch.Tensor] | None:
@@ -36,23 +40,56 @@ def base_state(model: torch.nn.Module) -> dict[str, torch.Tensor] | None:
     return state
 
 
-def _naive_rmse(stack: SceneStack, ref: dt.date, tgt: dt.date, cols: slice) -> float:
-    c1, f1, c2, f2, valid = pair_arrays(stack, ref, tgt, cols)
-    err = (f1 + c2 - c1 - f2)[:, valid].astype(np.float64)
-    return math.sqrt(float((err**2).mean())) if err.size else math.nan
+@dataclass
+class _Item:
+    """One validation pair: its arrays inside the validated window, and the base's scores."""
+
+    arrays: tuple[np.ndarray, ...]
+    """(C1, F1, C2, F2, valid, shift) inside the window."""
+    scored: np.ndarray
+    """The pixels scored (valid, and held out when the validation is spatial)."""
+    base_rmse: float
+    base_ssim: float
+
+
+def _rmse(pred: np.ndarray, truth: np.ndarray, scored: np.ndarray) -> float:
+    err = (pred - truth)[:, scored].astype(np.float64)
+    return math.sqrt(float((err**2).mean()))
+
+
+def _ssim(pred: np.ndarray, truth: np.ndarray, scored: np.ndarray) -> float:
+    """Mean over bands of the local SSIM averaged over the scored pixels."""
+    values = []
+    for p, t in zip(pred, truth, strict=True):
+        span = float(np.ptp(t[scored])) or 1.0
+        values.append(float(ssim_map(p, t, scored, span)[scored].mean()))
+    return float(np.mean(values))
+
+
+def _item(stack: SceneStack, ref: dt.date, tgt: dt.date, window: Window, mask) -> _Item | None:
+    c1, f1, c2, f2, valid = pair_arrays(stack, ref, tgt, window)
+    shift = pair_shift(stack, ref, tgt, window)
+    scored = valid if mask is None else valid & mask[window]
+    if not scored.any():
+        return None
+    base = f1 + c2 - c1 + shift
+    rmse = _rmse(base, f2, scored)
+    if not (math.isfinite(rmse) and rmse > 0):
+        return None
+    return _Item((c1, f1, c2, f2, valid, shift), scored, rmse, _ssim(base, f2, scored))
 
 
 class Validator:
-    """Scores a model on the validation pairs of every scene (RMSE ratio to naive-change)."""
+    """Scores a model on the validation pairs of every scene (see the module docstring)."""
 
     def __init__(self, stacks: list[SceneStack], splits: list[Split], device: torch.device):
-        self.items = [
-            (stack, ref, tgt, split.val_cols)
+        items = (
+            _item(stack, ref, tgt, split.val_window, split.val_mask)
             for stack, split in zip(stacks, splits, strict=True)
             for ref, tgt in split.val_pairs
-        ]
+        )
+        self.items = [item for item in items if item is not None]
         self.device = device
-        self.naive = np.array([_naive_rmse(*item) for item in self.items])
 
     @property
     def active(self) -> bool:
@@ -61,27 +98,29 @@ class Validator:
 
     @torch.no_grad()
     def score(self, model: torch.nn.Module) -> float | None:
-        """Mean over pairs of RMSE / naive-change RMSE; None without validation pairs.
+        """Mean over pairs of RMSE / base RMSE - (SSIM - base SSIM); None without validation
+        pairs.
 
-        A ratio per pair, not a pooled RMSE: pooled, a few pairs with large changes (a flood)
+        A score per pair, not a pooled one: pooled, a few pairs with large changes (a flood)
         dominate, and a model that helps them while hurting every calm pair would look better.
         """
         if not self.items:
             return None
         was_training = model.training
         model.eval()
-        ratios = []
-        for (stack, ref, tgt, cols), naive in zip(self.items, self.naive, strict=True):
-            arrays = (*pair_arrays(stack, ref, tgt, cols), pair_shift(stack, ref, tgt, cols))
+        scores = []
+        for item in self.items:
             c1, f1, c2, f2, valid, shift = (
-                torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in arrays
+                torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in item.arrays
             )
             pred = fused(model, c1[None], f1[None], c2[None], shift[None], valid[None, None])[0]
-            err = ((pred - f2) ** 2)[:, valid]
-            if err.numel() and math.isfinite(naive) and naive > 0:
-                ratios.append(math.sqrt(float(err.mean())) / naive)
+            pred = pred.float().cpu().numpy()
+            truth = item.arrays[3]
+            rmse = _rmse(pred, truth, item.scored)
+            ssim = _ssim(pred, truth, item.scored)
+            scores.append(rmse / item.base_rmse - (ssim - item.base_ssim))
         model.train(was_training)
-        return float(np.mean(ratios)) if ratios else None
+        return float(np.mean(scores))
 
 
 @dataclass
