@@ -8,7 +8,7 @@ the whole image in memory), then runs `python -m est_stfm predict` in a fresh ch
 (size, method) and reports the child's peak resident memory (ru_maxrss) and wall time.
 `est-stfm-tiny` is an untrained model: weights do not change the time or memory of a forward
 pass; any other name is passed to ``--model`` as is (``fsdaf+consistency``,
-``est-stfm-any-tiny-synth``: the scene file says ``coarse_factor: 16``). Prints a Markdown
+``est-stfm-any-tiny-mixed``: the scene file says ``coarse_factor: 16``). Prints a Markdown
 table; needs about 2.5 GB of disk for the 8192 scene.
 """
 

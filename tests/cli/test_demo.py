@@ -7,6 +7,7 @@ import json
 import rasterio
 
 from est_stfm.demo import run_demo
+from est_stfm.models.pretrained import DEFAULT_MODEL
 
 
 def test_demo_writes_prediction_table_and_figure(tmp_path):
@@ -28,11 +29,11 @@ def test_demo_writes_prediction_table_and_figure(tmp_path):
 def test_the_default_demo_fits_from_the_shipped_weights_and_shows_them_unfitted(tmp_path):
     res = run_demo(tmp_path, minutes=0.05, size=64, progress=False)
     meta = json.loads((tmp_path / "model" / "model.json").read_text())
-    assert meta["fit"]["init"] == "est-stfm-any-tiny-synth"
+    assert meta["fit"]["init"] == DEFAULT_MODEL
     assert meta["fit"]["base"] == "fsdaf+consistency"
     est = next(name for name in res.reports if name.startswith("EST-STFM"))
     assert set(res.reports) - {est} == {
-        "est-stfm-any-tiny-synth (no fit)",
+        f"{DEFAULT_MODEL} (no fit)",
         "fsdaf",
         "naive-copy",
         "naive-change",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rasterio
 from helpers import cli
 
+from est_stfm.benchmark.protocol import load_protocol
 from est_stfm.errors import EstStfmError
 from est_stfm.methods.model import ModelMethod
 from est_stfm.methods.registry import classic_by_name
@@ -14,15 +17,22 @@ from est_stfm.models.pretrained import DEFAULT_MODEL, PRETRAINED, load_pretraine
 from est_stfm.scene import load_scene
 from est_stfm.training import FitConfig, fit
 
+REPO = Path(__file__).resolve().parents[2]
 
-def test_the_default_weights_are_shipped_band_agnostic_and_saw_no_real_image():
+
+def test_the_default_weights_are_shipped_band_agnostic_and_say_what_they_saw():
     entry = PRETRAINED[DEFAULT_MODEL]
     model, meta = load_pretrained(DEFAULT_MODEL)
     assert entry.any_bands and model.config.bands is None
     assert (entry.directory / "model.safetensors").stat().st_size < 20 * 2**20
     assert model.head.weight.abs().sum() > 0  # trained, not the zero initialisation
     assert meta["fit"]["base"] == "fsdaf+consistency"
-    assert all(name.startswith("scene_") for name in meta["scene"])  # synthetic scenes only
+    assert {name.split(":")[0] for name in meta["scene"]} == {"synthetic", "real"}
+    real = {name.split(":")[1] for name in meta["scene"] if name.startswith("real:")}
+    protocol = load_protocol(REPO / "benchmarks" / "protocol-v3.yaml")
+    assert real == {s.id for s in protocol.scenes}  # every benchmark scene: so the benchmark
+    held_out = next(m for m in protocol.methods if m.weights_by_scene)  # scores it per scene
+    assert set(held_out.weights_by_scene) == real  # with weights that never saw that scene
 
 
 @pytest.mark.parametrize("bands", [1, 4, 10])
