@@ -11,7 +11,7 @@ from est_stfm.datasets import make_synthetic_scene
 from est_stfm.models import create_model
 from est_stfm.scene import load_scene
 from est_stfm.training.samples import PatchDataset, held_out_blocks, load_stack, split_scene
-from est_stfm.training.validate import Validator, base_state
+from est_stfm.training.validate import Validator, base_state, scaled_state, starting_best
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +53,25 @@ def test_the_score_is_one_for_the_base_and_sees_a_worse_model(two_dates):
     assert validator.score(model) == pytest.approx(1.0, abs=1e-5)
     torch.nn.init.normal_(model.head.weight, std=0.5)  # a large random correction
     assert validator.score(model) > 1.05
+
+
+def test_a_fit_from_weights_also_validates_them_weaker(two_dates):
+    split = split_scene(two_dates, "spatial", 0.15)
+    validator = Validator([two_dates], [split], torch.device("cpu"))
+    torch.manual_seed(0)
+    model = create_model("est-stfm-any-tiny")
+    torch.nn.init.normal_(model.head.weight, std=0.05)
+    probe = create_model("est-stfm-any-tiny")
+    scores, outputs = {}, {}
+    c1, f1, c2 = (torch.from_numpy(two_dates.coarse[two_dates.dates[0]])[None] for _ in range(3))
+    for strength in (0.0, 0.25, 0.5, 0.75, 1.0):
+        probe.load_state_dict(scaled_state(model, strength))
+        scores[strength] = validator.score(probe)
+        outputs[strength] = probe.eval()(c1, f1 + 0.01, c2 + 0.02)
+    # the head is the last linear layer: scaling it scales the correction exactly
+    half = outputs[0.5] - outputs[0.0]
+    assert torch.allclose(half, 0.5 * (outputs[1.0] - outputs[0.0]), atol=1e-6)
+    best = starting_best(model, validator, from_init=True)
+    expected = min(scores, key=lambda s: (scores[s], s))
+    assert best.strength == expected and best.score == pytest.approx(scores[expected])
+    assert best.is_base == (expected == 0.0) and best.start_score == pytest.approx(scores[1.0])

@@ -121,11 +121,14 @@ def fit(
         val = "; no validation (scene too small for held-out blocks, too few dates)"
     else:
         start_text = "n/a" if start is None else f"{start:.3f}"
-        kept = f" (its base {result.config.base} kept: no weights beat it)"
+        kept = ""
+        if m.best_is_base:
+            kept = f" (its base {result.config.base} kept: no weights beat it)"
+        elif m.best_epoch == 0 and result.config.init:
+            kept = f" (the weights of {result.config.init} kept, correction x{m.start_strength:g})"
         val = (
             f"; validation ({', '.join(result.validation_modes)}) score (RMSE / base RMSE - "
-            f"SSIM gain; 1 = the base) {start_text} at start -> {best:.3f} best"
-            + (kept if m.best_is_base else "")
+            f"SSIM gain; 1 = the base) {start_text} at start -> {best:.3f} best{kept}"
         )
     typer.echo(
         f"saved {out} ({m.steps} steps, {m.epochs} epochs, {m.seconds} s, "

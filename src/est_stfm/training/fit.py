@@ -256,7 +256,12 @@ def _starting_point(setup: LoopSetup, saved: SavedState | None) -> tuple[TrainSt
         torch.set_rng_state(parts["rng"])
         return TrainState.from_json(info["loop"]), parts["best"]
     best = starting_best(setup.model, setup.validator, from_init=setup.cfg.init is not None)
-    state = TrainState(best_val=best.score, start_val=best.start_score, best_is_base=best.is_base)
+    state = TrainState(
+        best_val=best.score,
+        start_val=best.start_score,
+        best_is_base=best.is_base,
+        start_strength=best.strength,
+    )
     return state, best.weights
 
 
@@ -279,6 +284,7 @@ def _result(
         steps=state.step,
         seconds=round(state.elapsed, 1),
         samples_per_second=round(samples / max(state.elapsed, 1e-9), 2),
+        start_strength=state.start_strength if state.best_epoch == 0 else 1.0,
     )
     return FitResult(
         bands=stacks[0].shape[0],

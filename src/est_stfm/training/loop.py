@@ -100,6 +100,8 @@ class TrainState:
     """Validation score of the starting weights."""
     best_epoch: int = 0
     best_is_base: bool = False
+    start_strength: float = 1.0
+    """The strength the starting weights' correction was kept at before training (0: base)."""
     stale: int = 0
     """Epochs since the best score last improved."""
     plateau_scale: float = 1.0

@@ -24,7 +24,8 @@ from est_stfm.training.config import FitConfig
 
 @dataclass(frozen=True)
 class FitMetrics:
-    """How the fit went: validation scores (RMSE / naive-change RMSE), length and speed."""
+    """How the fit went: validation scores (:mod:`~est_stfm.training.validate`), length and
+    speed."""
 
     validation_score_start: float | None
     """The starting weights' score; None without validation pairs."""
@@ -39,6 +40,9 @@ class FitMetrics:
     seconds: float
     samples_per_second: float
     """Training patches per second, all processes together."""
+    start_strength: float = 1.0
+    """When the starting weights (``init``) were kept: the strength their correction was kept
+    at (the head scaled; 1: as given). 1.0 otherwise."""
 
 
 @dataclass(frozen=True)

@@ -27,17 +27,7 @@ from est_stfm.training.samples import SceneStack, Split, Window, pair_arrays, pa
 def base_state(model: torch.nn.Module) -> dict[str, torch.Tensor] | None:
     """The weights that make ``model`` output exactly its base (its ``head`` zeroed), or None
     when the model has no such base."""
-    head = getattr(model, "head", None)
-    config = getattr(model, "config", None)
-    corrects = band_agnostic(model) or getattr(config, "residual", None) == "change"
-    if not corrects or not isinstance(head, torch.nn.Conv2d):
-        return None
-    state = copy.deepcopy(model.state_dict())
-    prefix = next(name for name, module in model.named_modules() if module is head)
-    for key in (f"{prefix}.weight", f"{prefix}.bias"):
-        if key in state:
-            state[key].zero_()
-    return state
+    return scaled_state(model, 0.0)
 
 
 @dataclass
@@ -123,6 +113,11 @@ class Validator:
         return float(np.mean(scores))
 
 
+START_STRENGTHS = (0.0, 0.25, 0.5, 0.75)
+"""Besides the starting weights as given, a fit from weights validates them with their
+correction scaled by these (0: the base alone), as the pair check does before a prediction."""
+
+
 @dataclass
 class StartingBest:
     """The best weights before any training step, and their scores."""
@@ -132,25 +127,48 @@ class StartingBest:
     start_score: float | None
     """The starting weights' own score."""
     is_base: bool
+    strength: float = 1.0
+    """The strength the starting weights' correction is kept at (0: the base)."""
+
+
+def scaled_state(model: torch.nn.Module, strength: float) -> dict[str, torch.Tensor] | None:
+    """The weights of ``model`` with its correction scaled by ``strength`` (the last layer,
+    ``head``, is linear: scaling its weight and bias scales the correction exactly); None when
+    the model has no such base."""
+    head = getattr(model, "head", None)
+    config = getattr(model, "config", None)
+    corrects = band_agnostic(model) or getattr(config, "residual", None) == "change"
+    if not corrects or not isinstance(head, torch.nn.Conv2d):
+        return None
+    state = copy.deepcopy(model.state_dict())
+    prefix = next(name for name, module in model.named_modules() if module is head)
+    for key in (f"{prefix}.weight", f"{prefix}.bias"):
+        if key in state:
+            state[key].mul_(strength)
+    return state
 
 
 def starting_best(model: torch.nn.Module, validator: Validator, from_init: bool) -> StartingBest:
-    """The better of the starting weights and the model's base.
+    """The best of the starting weights, their correction at :data:`START_STRENGTHS`, and the
+    model's base.
 
     A fresh model starts exactly at its base, so the base is its best without a comparison;
-    weights from ``--init`` must beat the base on validation to stay the best.
+    weights from ``--init`` must beat the base, and their own weaker versions, on validation
+    (so a fit keeps at least what the pair check would have kept).
     """
     start_score = validator.score(model)
     best = StartingBest(copy.deepcopy(model.state_dict()), start_score, start_score, False)
-    base = base_state(model)
-    if base is None:
+    if base_state(model) is None:
         return best
     if not from_init:
-        best.is_base = True
+        best.is_base, best.strength = True, 0.0
     elif validator.active:
         probe = copy.deepcopy(model)
-        probe.load_state_dict(base)
-        base_score = validator.score(probe)
-        if base_score is not None and (best.score is None or base_score < best.score):
-            best.weights, best.score, best.is_base = base, base_score, True
+        for strength in reversed(START_STRENGTHS):  # ties: the weaker
+            state = scaled_state(model, strength)
+            probe.load_state_dict(state)
+            score = validator.score(probe)
+            if score is not None and (best.score is None or score <= best.score):
+                best.weights, best.score, best.strength = state, score, strength
+                best.is_base = strength == 0.0
     return best
