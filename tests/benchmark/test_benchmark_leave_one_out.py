@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -181,6 +182,8 @@ def test_weights_by_scene_predicts_each_scene_with_its_own_folder(tiny_scene, tm
     assert mine.metrics["RMSE"] == pytest.approx(
         rows[(f"t.{dates[1]}.earlier", "naive-change")].metrics["RMSE"], rel=1e-5
     )
+    record = tmp_path / "out" / "runs" / f"t.{dates[1]}.earlier" / "held" / "predict.result.json"
+    assert "(pair check)" in json.loads(record.read_text())["method"]  # the strength it kept
     assert rows[(f"u.{dates[1]}.earlier", "held")].status.startswith("skipped: no weights")
     with pytest.raises(EstStfmError, match="weights_by_scene alone"):
         bad = [{"id": "x", "method": "fsdaf", "weights_by_scene": {"t": "w"}}]

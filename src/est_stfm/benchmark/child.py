@@ -225,7 +225,7 @@ def run_job(job: Job) -> FitRecord | PredictRecord:
         reference = job.references[0] if job.references else job.reference
         fused = predict_to_file(scene, job.date, method, job.out, reference, pairs="1")
     used = "+".join(d.isoformat() for d in fused.references)
-    return PredictRecord(used, method.name)
+    return PredictRecord(used, fused.method)  # after the pair check: its strength in the name
 
 
 def read_job(spec: dict[str, Any]) -> Job:
