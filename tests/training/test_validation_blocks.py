@@ -75,3 +75,12 @@ def test_a_fit_from_weights_also_validates_them_weaker(two_dates):
     expected = min(scores, key=lambda s: (scores[s], s))
     assert best.strength == expected and best.score == pytest.approx(scores[expected])
     assert best.is_base == (expected == 0.0) and best.start_score == pytest.approx(scores[1.0])
+
+
+def test_date_validation_predicts_at_most_the_central_window():
+    from est_stfm.training.samples import VALIDATION_WINDOW, central_window
+
+    ys, xs = central_window(300, 2500)
+    assert (ys.start, ys.stop) == (0, 300)
+    assert xs.stop - xs.start == VALIDATION_WINDOW and xs.start == (2500 - VALIDATION_WINDOW) // 2
+    assert central_window(64, 64) == (slice(0, 64), slice(0, 64))

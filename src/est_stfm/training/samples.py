@@ -8,8 +8,9 @@ Validation (per scene, :func:`split_scene`):
 
 * ``dates``: the scene's latest training date becomes a validation *target*: it is never a
   training target nor a training reference; its fine image is predicted from the two nearest
-  other dates, over the whole image, as a real target would be. Needs 3 or more training dates
-  (2 stay for training).
+  other dates as a real target would be, over the central window of at most
+  :data:`VALIDATION_WINDOW` pixels a side (the whole image of smaller scenes). Needs 3 or more
+  training dates (2 stay for training).
 * ``spatial``: blocks spread over the image in both directions (``validation_fraction`` of the
   central window of at most :data:`VALIDATION_WINDOW` pixels, :data:`VALIDATION_BLOCKS` blocks a
   side, every ``1 / fraction``-th block on a skewed diagonal) are validated on, in both
@@ -168,10 +169,19 @@ def ordered_pairs(dates: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
     return list(itertools.permutations(dates, 2))
 
 
-def held_out_blocks(height: int, width: int, fraction: float) -> tuple[Window, np.ndarray]:
-    """Spatial validation's window and held-out mask (see the module docstring)."""
+def central_window(height: int, width: int) -> Window:
+    """The central window of at most :data:`VALIDATION_WINDOW` pixels a side that validation
+    predicts (bounds its time and memory on large scenes)."""
     wh, ww = min(height, VALIDATION_WINDOW), min(width, VALIDATION_WINDOW)
     y0, x0 = (height - wh) // 2, (width - ww) // 2
+    return slice(y0, y0 + wh), slice(x0, x0 + ww)
+
+
+def held_out_blocks(height: int, width: int, fraction: float) -> tuple[Window, np.ndarray]:
+    """Spatial validation's window and held-out mask (see the module docstring)."""
+    window = central_window(height, width)
+    y0, x0 = window[0].start, window[1].start
+    wh, ww = window[0].stop - y0, window[1].stop - x0
     side = max(MIN_VALIDATION_WIDTH, round(min(wh, ww) / VALIDATION_BLOCKS))
     period = max(2, round(1 / fraction))
     mask = np.zeros((height, width), dtype=bool)
@@ -180,7 +190,7 @@ def held_out_blocks(height: int, width: int, fraction: float) -> tuple[Window, n
             if (3 * i + j) % period == 0:
                 ys = slice(y0 + i * side, y0 + min(wh, (i + 1) * side))
                 mask[ys, x0 + j * side : x0 + min(ww, (j + 1) * side)] = True
-    return (slice(y0, y0 + wh), slice(x0, x0 + ww)), mask
+    return window, mask
 
 
 def split_scene(stack: SceneStack, mode: str, fraction: float) -> Split:
@@ -190,9 +200,9 @@ def split_scene(stack: SceneStack, mode: str, fraction: float) -> Split:
     if mode in ("auto", "dates") and len(dates) >= MIN_DATES_FOR_DATE_VALIDATION:
         val_date, train = dates[-1], dates[:-1]
         refs = sorted(train, key=lambda d: abs((d - val_date).days))[:2]
-        return Split(
-            "dates", ordered_pairs(train), [(r, val_date) for r in refs], val_date=val_date
-        )
+        pairs = [(r, val_date) for r in refs]
+        window = central_window(h, w)
+        return Split("dates", ordered_pairs(train), pairs, window, val_date=val_date)
     if mode == "dates":
         raise EstStfmError(
             f"validation 'dates' needs {MIN_DATES_FOR_DATE_VALIDATION} or more training dates; "
