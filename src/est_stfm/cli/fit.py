@@ -112,7 +112,7 @@ def fit(
         return
     m = result.metrics
     start, best = m.validation_score_start, m.validation_score_best
-    if best is None and m.steps == 0 and result.config.init and result.config.validation == "auto":
+    if result.kept_untrained:
         val = (
             f"; nothing to validate on (too few dates, scene too small for held-out blocks): the "
             f"weights of {result.config.init} are kept untrained (--validation none trains anyway)"

@@ -94,6 +94,13 @@ class FitConfig(BaseModel):
     holdout: list[dt.date] = Field(default_factory=list)
     """Dates never read (neither their fine nor their coarse image is trained on)."""
 
+    @property
+    def validated_refinement(self) -> bool:
+        """A fit from weights (``init``) under ``validation: auto``: it trains only where it can
+        validate, and keeps the weights untrained elsewhere
+        (:func:`~est_stfm.training.fit.untestable`)."""
+        return self.init is not None and self.validation == "auto"
+
     @field_validator("base")
     @classmethod
     def _known_base(cls, value: str) -> str:

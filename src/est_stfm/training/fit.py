@@ -45,7 +45,7 @@ from est_stfm.training.samples import (
     training_dates,
 )
 from est_stfm.training.state import STATE_FILE, load_train_state
-from est_stfm.training.validate import Validator, base_state, starting_best
+from est_stfm.training.validate import Validator, has_base, starting_best
 
 CONFIG_FILE = "fit_config.yaml"
 """The resolved settings, saved beside the weights."""
@@ -175,9 +175,9 @@ def _threads(cfg: FitConfig, runtime: Runtime) -> int:
 def _load_stacks(scenes: list[Scene], cfg: FitConfig, cache: Path) -> list[SceneStack]:
     """Every scene's training dates in memory, with the base shift of ``cfg.base`` (kept in
     ``cache`` until the run ends, so a resumed run reads them back)."""
-    # from weights under validation auto, one date is enough: nothing can be trained or
-    # validated, so the weights are kept untrained (see untestable)
-    minimum = 1 if cfg.init is not None and cfg.validation == "auto" else 2
+    # a refinement that trains only when it can validate accepts one date: nothing can be
+    # trained or validated there, so the weights are kept untrained (see untestable)
+    minimum = 1 if cfg.validated_refinement else 2
     stacks = []
     for s in scenes:
         stacks.append(load_stack(s, training_dates(s, cfg.holdout, minimum)))
@@ -195,7 +195,7 @@ def _starting_model(cfg: FitConfig, bands: int, runtime: Runtime) -> torch.nn.Mo
     """:func:`initial_model` seeded, checked against ``cfg.base`` and on the run's device."""
     torch.manual_seed(cfg.seed)  # initialisation
     model = initial_model(cfg, bands).to(runtime.device)
-    if cfg.base != "change" and base_state(model) is None:
+    if cfg.base != "change" and not has_base(model):
         raise EstStfmError(
             f"base {cfg.base} needs a model whose output is a correction of F1 + C2 - C1 "
             "(residual: change), not this one"
@@ -224,7 +224,7 @@ def untestable(cfg: FitConfig, validator: Validator) -> bool:
     date, which leaves nothing to train on either): it keeps the starting
     weights untrained rather than return weights nobody checked (``validation: none`` trains
     anyway)."""
-    return cfg.init is not None and cfg.validation == "auto" and not validator.active
+    return cfg.validated_refinement and not validator.active
 
 
 def _anchor(cfg: FitConfig, model: torch.nn.Module) -> list[torch.Tensor] | None:

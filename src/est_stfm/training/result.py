@@ -99,6 +99,13 @@ class FitResult:
         return list(self.config.holdout)
 
     @property
+    def kept_untrained(self) -> bool:
+        """The fit kept its starting weights untrained because nothing could validate it
+        (:func:`~est_stfm.training.fit.untestable`)."""
+        m = self.metrics
+        return self.config.validated_refinement and m.steps == 0 and m.validation_score_best is None
+
+    @property
     def validation_modes(self) -> list[str]:
         """The distinct validation modes of the scenes, sorted."""
         return sorted({split.mode for split in self.validation})

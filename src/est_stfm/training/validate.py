@@ -30,6 +30,22 @@ def base_state(model: torch.nn.Module) -> dict[str, torch.Tensor] | None:
     return scaled_state(model, 0.0)
 
 
+def _head_prefix(model: torch.nn.Module) -> str | None:
+    """The state-dict prefix of the linear ``head`` whose output is a correction of the
+    model's base, or None when the model has no such base."""
+    head = getattr(model, "head", None)
+    config = getattr(model, "config", None)
+    corrects = band_agnostic(model) or getattr(config, "residual", None) == "change"
+    if not corrects or not isinstance(head, torch.nn.Conv2d):
+        return None
+    return next(name for name, module in model.named_modules() if module is head)
+
+
+def has_base(model: torch.nn.Module) -> bool:
+    """True when ``model``'s output is a correction of a base (see :func:`base_state`)."""
+    return _head_prefix(model) is not None
+
+
 @dataclass
 class _Item:
     """One validation pair: its arrays inside the validated window, and the base's scores."""
@@ -135,13 +151,10 @@ def scaled_state(model: torch.nn.Module, strength: float) -> dict[str, torch.Ten
     """The weights of ``model`` with its correction scaled by ``strength`` (the last layer,
     ``head``, is linear: scaling its weight and bias scales the correction exactly); None when
     the model has no such base."""
-    head = getattr(model, "head", None)
-    config = getattr(model, "config", None)
-    corrects = band_agnostic(model) or getattr(config, "residual", None) == "change"
-    if not corrects or not isinstance(head, torch.nn.Conv2d):
+    prefix = _head_prefix(model)
+    if prefix is None:
         return None
     state = copy.deepcopy(model.state_dict())
-    prefix = next(name for name, module in model.named_modules() if module is head)
     for key in (f"{prefix}.weight", f"{prefix}.bias"):
         if key in state:
             state[key].mul_(strength)
@@ -158,7 +171,7 @@ def starting_best(model: torch.nn.Module, validator: Validator, from_init: bool)
     """
     start_score = validator.score(model)
     best = StartingBest(copy.deepcopy(model.state_dict()), start_score, start_score, False)
-    if base_state(model) is None:
+    if not has_base(model):
         return best
     if not from_init:
         best.is_base, best.strength = True, 0.0
