@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -111,6 +112,11 @@ def test_two_ddp_processes_end_with_identical_trained_weights(tiny_scene, tmp_pa
         *_cli_args(tiny_scene, out, **options),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0 and "SIGABRT" in done.stderr:
+        # a rank aborted inside gloo with no Python error (seen once in about ten CI runs on
+        # this 2-core machine); a crash is retried once, a wrong result never is
+        shutil.rmtree(out, ignore_errors=True)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("saved ") == 1  # only rank 0 reports (and writes)
     model, _ = load_model(out)
