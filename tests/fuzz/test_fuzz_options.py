@@ -80,8 +80,13 @@ def test_predict_options(prediction, date, options):
 def test_evaluate_and_cluster_options(prediction, command, options):
     count("evaluate/cluster options")
     scene, pred, truth = prediction
-    paths = {"pred": pred, "truth": truth, "scene": scene, "missing": scene.parent / "no.tif",
-             "dir": scene.parent}
+    paths = {
+        "pred": pred,
+        "truth": truth,
+        "scene": scene,
+        "missing": scene.parent / "no.tif",
+        "dir": scene.parent,
+    }
     flat = []
     for name, value in options:
         if command == "evaluate" and name in ("--k", "--seed"):

@@ -61,8 +61,23 @@ numbers = st.one_of(
     st.sampled_from(["x", "nan", "inf", "0.0001", None, [], {}, True]),
 )
 file_keys = st.sampled_from(
-    ["fine0", "fine1", "fine2", "coarse0", "coarse1", "coarse2", "coarse_grid", "float",
-     "two_bands", "small", "text", "folder", "missing", "binary", "mask"]
+    [
+        "fine0",
+        "fine1",
+        "fine2",
+        "coarse0",
+        "coarse1",
+        "coarse2",
+        "coarse_grid",
+        "float",
+        "two_bands",
+        "small",
+        "text",
+        "folder",
+        "missing",
+        "binary",
+        "mask",
+    ]
 )
 
 
@@ -84,23 +99,37 @@ def base_scene(files: dict[str, Path]) -> dict:
     """A valid scene: fine and coarse sections with three dates, Landsat-like encoding."""
     return {
         "scale": 0.0001,
-        "fine": {"nodata": -9999, "images": {d: str(files[f"fine{i}"]) for i, d in
-                                              enumerate(DATES[:2])}},
+        "fine": {
+            "nodata": -9999,
+            "images": {d: str(files[f"fine{i}"]) for i, d in enumerate(DATES[:2])},
+        },
         "coarse": {"images": {d: str(files[f"coarse{i}"]) for i, d in enumerate(DATES)}},
     }
 
 
 mutations = st.lists(
     st.one_of(
-        st.tuples(st.just("option"), st.sampled_from([None, "fine", "coarse"]),
-                  st.sampled_from(sorted(OPTION_VALUES)), st.data()),
-        st.tuples(st.just("image"), st.sampled_from(["fine", "coarse"]), dates, file_keys,
-                  st.one_of(st.none(), st.lists(st.integers(-1, 4), max_size=3))),
+        st.tuples(
+            st.just("option"),
+            st.sampled_from([None, "fine", "coarse"]),
+            st.sampled_from(sorted(OPTION_VALUES)),
+            st.data(),
+        ),
+        st.tuples(
+            st.just("image"),
+            st.sampled_from(["fine", "coarse"]),
+            dates,
+            file_keys,
+            st.one_of(st.none(), st.lists(st.integers(-1, 4), max_size=3)),
+        ),
         st.tuples(st.just("drop"), st.sampled_from(["fine", "coarse", "scale", "images"])),
         st.tuples(st.just("mask"), dates, file_keys),
         st.tuples(st.just("plain"), st.sampled_from(["fine", "coarse"])),
-        st.tuples(st.just("raw"), st.sampled_from(["fine", "coarse"]),
-                  st.sampled_from([None, 3, "fine.tif", [], {}])),
+        st.tuples(
+            st.just("raw"),
+            st.sampled_from(["fine", "coarse"]),
+            st.sampled_from([None, 3, "fine.tif", [], {}]),
+        ),
     ),
     max_size=2,
 )

@@ -30,9 +30,7 @@ def test_patches_take_the_same_bands_of_every_image_of_the_pair(tiny_scene):
         np.testing.assert_array_equal(some[4], full[4])  # same patch, same turn and flip
         # every sampled band is one of the full patch's bands, the same one in C1, F1, C2, F2
         for b in range(3):
-            matches = [
-                j for j in range(full[1].shape[0]) if np.array_equal(some[1][b], full[1][j])
-            ]
+            matches = [j for j in range(full[1].shape[0]) if np.array_equal(some[1][b], full[1][j])]
             assert matches
             j = matches[0]
             for k in (0, 2, 3):

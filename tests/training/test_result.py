@@ -1,5 +1,5 @@
 """The fit result: what fit returns is what model.json holds, read back as typed attributes;
-the learning-rate schedule the loop follows."""
+the learning-rate schedule the loop follows; when a trained epoch replaces the best."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from est_stfm.errors import EstStfmError
 from est_stfm.scene import load_scene
 from est_stfm.training import FitConfig, FitResult, fit
 from est_stfm.training.loop import learning_rate
+from est_stfm.training.validate import REFINE_MARGIN, improves
 
 
 def test_model_json_holds_the_fit_result_and_reads_back(tiny_scene, tmp_path):
@@ -57,3 +58,12 @@ def test_learning_rate_warms_up_then_decays_to_zero_or_halves_on_plateau():
     assert learning_rate(cosine, 99, 1.0, 1.0) == pytest.approx(0.0, abs=1e-12)
     plateau = cosine.model_copy(update={"schedule": "plateau", "warmup_steps": 0})
     assert learning_rate(plateau, 99, 0.9, 0.25) == pytest.approx(2.5e-4)
+
+
+def test_a_trained_epoch_must_beat_the_start_by_the_margin_and_a_trained_best_by_anything():
+    just_under = 1.0 - REFINE_MARGIN / 2
+    assert not improves(just_under, 1.0, best_is_start=True)
+    assert improves(1.0 - 2 * REFINE_MARGIN, 1.0, best_is_start=True)
+    assert improves(just_under, 1.0, best_is_start=False)
+    assert not improves(1.0, 1.0, best_is_start=False)
+    assert improves(5.0, None, best_is_start=True)  # nothing validated yet

@@ -49,7 +49,7 @@ from est_stfm.training.distributed import Runtime, agree
 from est_stfm.training.losses import coarse_consistency, fusion_loss
 from est_stfm.training.samples import PatchDataset
 from est_stfm.training.state import save_train_state
-from est_stfm.training.validate import Validator
+from est_stfm.training.validate import Validator, improves
 
 CHECKPOINT_SECONDS = 300.0
 """Longest time between two saved training states within an epoch."""
@@ -357,7 +357,7 @@ class _Run:
     def _keep_best(self, score: float | None, epoch: int) -> None:
         """Make the current weights the best if ``score`` beats the best (or nothing validates)."""
         state, model = self.state, self.setup.model
-        if score is not None and (state.best_val is None or score < state.best_val):
+        if score is not None and improves(score, state.best_val, state.best_epoch == 0):
             self.best = copy.deepcopy(model.state_dict())
             state.best_val, state.best_epoch = score, epoch
             state.best_is_base, state.stale = False, 0
