@@ -88,6 +88,10 @@ class FitConfig(BaseModel):
     workers: int = Field(0, ge=0)
     """Processes that cut training patches beside the training one (0: it cuts them itself;
     on a GPU, 2-4 keep it busy)."""
+    stack_memory_mib: int = Field(1024, ge=0)
+    """A scene whose training dates' fine and coarse images take more than this (MiB, as
+    float32) stays on disk: each patch's window is read from its files (memory bounded, a
+    little slower per patch). 0: every scene is read window by window."""
     bands_per_sample: int | None = Field(None, ge=1)
     """Band-agnostic models: each training patch takes this many bands of its scene (drawn at
     random, repeated when the scene has fewer), so scenes with any band count train together."""

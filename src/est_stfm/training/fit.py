@@ -173,14 +173,16 @@ def _threads(cfg: FitConfig, runtime: Runtime) -> int:
 
 
 def _load_stacks(scenes: list[Scene], cfg: FitConfig, cache: Path) -> list[SceneStack]:
-    """Every scene's training dates in memory, with the base shift of ``cfg.base`` (kept in
-    ``cache`` until the run ends, so a resumed run reads them back)."""
+    """Every scene's training dates (in memory up to ``cfg.stack_memory_mib``, else read from
+    the files window by window), with the base shift of ``cfg.base`` (kept in ``cache`` until
+    the run ends, so a resumed run reads them back)."""
     # a refinement that trains only when it can validate accepts one date: nothing can be
     # trained or validated there, so the weights are kept untrained (see untestable)
     minimum = 1 if cfg.validated_refinement else 2
     stacks = []
     for s in scenes:
-        stacks.append(load_stack(s, training_dates(s, cfg.holdout, minimum)))
+        dates = training_dates(s, cfg.holdout, minimum)
+        stacks.append(load_stack(s, dates, max_bytes=cfg.stack_memory_mib << 20))
         add_base_shift(stacks[-1], cfg.base, cache, key=str(Path(s.path).resolve()))
     bands = {stack.shape[0] for stack in stacks}
     if len(bands) > 1 and not cfg.bands_per_sample:

@@ -2,7 +2,9 @@
 
 A sample is one ordered (reference date -> target date) pair of fine dates that both have a coarse
 image, never a held-out date, and one random patch of the four images (C1, F1, C2 and the target
-F2) plus the mask of pixels valid in all four, flipped and rotated at random.
+F2) plus the mask of pixels valid in all four, flipped and rotated at random. A large scene's
+images stay on disk and each patch's window is read from the files (:func:`load_stack`); base
+shifts are then kept in mapped ``.npy`` files.
 
 Validation (per scene, :func:`split_scene`):
 
@@ -37,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rasterio.windows import Window as RasterWindow
 
 from est_stfm.errors import EstStfmError
 from est_stfm.io.atomic import atomic_target
@@ -63,7 +66,9 @@ Pair = tuple[int, dt.date, dt.date]
 
 @dataclass
 class SceneStack:
-    """Reflectance of one scene's training dates, held in memory: fine, coarse, valid per date."""
+    """Reflectance of one scene's training dates: fine, coarse and valid per date, held in
+    memory, or read window by window from the scene's files (``scene`` set: see
+    :func:`load_stack`). Read them through :meth:`images`."""
 
     name: str
     dates: list[dt.date]
@@ -73,10 +78,28 @@ class SceneStack:
     coarse_factor: float | None = None
     shift: dict[tuple[dt.date, dt.date], np.ndarray] = field(default_factory=dict)
     """Per pair: base prediction minus F1 + C2 - C1 (absent: the naive base itself)."""
+    scene: Scene | None = None
+    """Set when the images are not in memory: each window is read from this scene's files."""
 
     @property
     def shape(self) -> tuple[int, int, int]:
+        if self.scene is not None:
+            return (self.scene.bands, *self.scene.shape)
         return self.fine[self.dates[0]].shape
+
+    def images(
+        self, day: dt.date, window: Window | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(fine, coarse, valid)`` of ``day`` inside ``window`` (None: the whole scene)."""
+        ys, xs = window or WHOLE
+        if self.scene is None:
+            return self.fine[day][:, ys, xs], self.coarse[day][:, ys, xs], self.valid[day][ys, xs]
+        _, h, w = self.shape
+        (y0, y1, _), (x0, x1, _) = ys.indices(h), xs.indices(w)
+        box = RasterWindow(x0, y0, x1 - x0, y1 - y0)
+        fine, fine_valid = self.scene.read_fine(day, box)
+        coarse, coarse_valid = self.scene.read_coarse(day, box)
+        return fine, coarse, fine_valid & coarse_valid
 
 
 Window = tuple[slice, slice]
@@ -116,8 +139,21 @@ def training_dates(scene: Scene, holdout: list[dt.date], minimum: int = 2) -> li
     return dates
 
 
-def load_stack(scene: Scene, dates: list[dt.date]) -> SceneStack:
-    """Read every fine and coarse image of ``dates`` into memory."""
+STACK_MEMORY = 1 << 30
+"""Default bytes of float32 fine and coarse images above which :func:`load_stack` leaves a
+scene's images on disk (``FitConfig.stack_memory_mib``; 1 GiB: a 1000 x 1000 x 6 scene of 20
+dates stays in memory, a CIA series of 17 dates of 2040 x 1720 x 6 does not)."""
+
+
+def load_stack(scene: Scene, dates: list[dt.date], max_bytes: int = STACK_MEMORY) -> SceneStack:
+    """Every fine and coarse image of ``dates``: read into memory when together they take at
+    most ``max_bytes`` as float32, else left on disk (``SceneStack.scene``: each window is read
+    when it is needed, so memory does not grow with the scene or the number of dates)."""
+    h, w = scene.shape
+    if 2 * len(dates) * scene.bands * h * w * 4 > max_bytes:
+        return SceneStack(
+            str(scene.path), list(dates), {}, {}, {}, scene.coarse_factor, scene=scene
+        )
     fine, coarse, valid = {}, {}, {}
     for d in dates:
         f, fv = scene.read_fine(d)
@@ -144,24 +180,28 @@ def add_base_shift(stack: SceneStack, base: str, cache: Path | None = None, key:
     for ref, tgt in ordered_pairs(stack.dates):
         digest = hashlib.sha256(f"{key}|{base}|{ref}|{tgt}".encode()).hexdigest()[:24]
         path = None if cache is None else cache / f"{digest}.npy"
-        if path is not None and path.is_file():
-            stack.shift[(ref, tgt)] = np.load(path)
-            continue
-        c1, f1, c2 = stack.coarse[ref], stack.fine[ref], stack.coarse[tgt]
-        pred = np.asarray(method.predict(c1, f1, c2), dtype=np.float32)
-        stack.shift[(ref, tgt)] = np.nan_to_num(pred - (f1 + c2 - c1))
-        if path is not None:
+        if path is None or not path.is_file():
+            (f1, c1, _), (_, c2, _) = stack.images(ref), stack.images(tgt)
+            pred = np.asarray(method.predict(c1, f1, c2), dtype=np.float32)
+            shift = np.nan_to_num(pred - (f1 + c2 - c1))
+            if path is None:
+                stack.shift[(ref, tgt)] = shift
+                continue
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_target(path) as tmp, open(tmp, "wb") as fh:
-                np.save(fh, stack.shift[(ref, tgt)])
+                np.save(fh, shift)
+        # a stack on disk keeps its shifts there too (mapped: only the windows read are loaded)
+        stack.shift[(ref, tgt)] = np.load(path, mmap_mode="r" if stack.scene else None)
 
 
 def pair_shift(stack: SceneStack, ref: dt.date, tgt: dt.date, window: Window = WHOLE):
     """The pair's base shift (zeros for the naive base) inside a window."""
     shift = stack.shift.get((ref, tgt))
     if shift is None:
-        shift = np.zeros(stack.shape, dtype=np.float32)
-    return shift[:, window[0], window[1]]
+        bands, h, w = stack.shape
+        rows, cols = window[0].indices(h), window[1].indices(w)
+        return np.zeros((bands, rows[1] - rows[0], cols[1] - cols[0]), dtype=np.float32)
+    return np.asarray(shift[:, window[0], window[1]], dtype=np.float32)
 
 
 def ordered_pairs(dates: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
@@ -225,15 +265,9 @@ def pair_arrays(
     stack: SceneStack, ref: dt.date, tgt: dt.date, window: Window = WHOLE
 ) -> tuple[np.ndarray, ...]:
     """(C1, F1, C2, F2, valid) of a pair inside a window."""
-    ys, xs = window
-    valid = stack.valid[ref] & stack.valid[tgt]
-    return (
-        stack.coarse[ref][:, ys, xs],
-        stack.fine[ref][:, ys, xs],
-        stack.coarse[tgt][:, ys, xs],
-        stack.fine[tgt][:, ys, xs],
-        valid[ys, xs],
-    )
+    f1, c1, v1 = stack.images(ref, window)
+    f2, c2, v2 = stack.images(tgt, window)
+    return c1, f1, c2, f2, v1 & v2
 
 
 class PatchDataset(torch.utils.data.Dataset):
