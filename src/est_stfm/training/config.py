@@ -88,6 +88,10 @@ class FitConfig(BaseModel):
     workers: int = Field(0, ge=0)
     """Processes that cut training patches beside the training one (0: it cuts them itself;
     on a GPU, 2-4 keep it busy)."""
+    references: int | None = Field(3, ge=1)
+    """Each training target is paired with at most this many references, the dates nearest it
+    (None: every other date): a long series trains on its near pairs and its base runs grow
+    linearly with the dates (17 dates: 51 pairs instead of 272). Up to 4 dates, all pairs."""
     stack_memory_mib: int = Field(1024, ge=0)
     """A scene whose training dates' fine and coarse images take more than this (MiB, as
     float32) stays on disk: each patch's window is read from its files (memory bounded, a

@@ -79,9 +79,12 @@ def fit(
     runtime = start_runtime()
     try:
         torch.set_num_threads(_threads(cfg, runtime))
-        stacks = _load_stacks(scenes, cfg, out_dir / BASE_CACHE)
+        stacks = _load_stacks(scenes, cfg)
         model = _starting_model(cfg, stacks[0].shape[0], runtime)
-        splits = [split_scene(s, cfg.validation, cfg.validation_fraction) for s in stacks]
+        splits = [
+            split_scene(s, cfg.validation, cfg.validation_fraction, cfg.references) for s in stacks
+        ]
+        _add_shifts(stacks, splits, cfg.base, out_dir / BASE_CACHE)
         dataset, per_epoch = _patches(cfg, stacks, splits, runtime)
         validator = Validator(stacks, splits, runtime.device)
         if not dataset.pairs and not untestable(cfg, validator):
@@ -172,10 +175,9 @@ def _threads(cfg: FitConfig, runtime: Runtime) -> int:
     return max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", runtime.world_size))))
 
 
-def _load_stacks(scenes: list[Scene], cfg: FitConfig, cache: Path) -> list[SceneStack]:
+def _load_stacks(scenes: list[Scene], cfg: FitConfig) -> list[SceneStack]:
     """Every scene's training dates (in memory up to ``cfg.stack_memory_mib``, else read from
-    the files window by window), with the base shift of ``cfg.base`` (kept in ``cache`` until
-    the run ends, so a resumed run reads them back)."""
+    the files window by window)."""
     # a refinement that trains only when it can validate accepts one date: nothing can be
     # trained or validated there, so the weights are kept untrained (see untestable)
     minimum = 1 if cfg.validated_refinement else 2
@@ -183,7 +185,6 @@ def _load_stacks(scenes: list[Scene], cfg: FitConfig, cache: Path) -> list[Scene
     for s in scenes:
         dates = training_dates(s, cfg.holdout, minimum)
         stacks.append(load_stack(s, dates, max_bytes=cfg.stack_memory_mib << 20))
-        add_base_shift(stacks[-1], cfg.base, cache, key=str(Path(s.path).resolve()))
     bands = {stack.shape[0] for stack in stacks}
     if len(bands) > 1 and not cfg.bands_per_sample:
         raise EstStfmError(
@@ -191,6 +192,14 @@ def _load_stacks(scenes: list[Scene], cfg: FitConfig, cache: Path) -> list[Scene
             "model (est-stfm-any-*) with bands_per_sample set"
         )
     return stacks
+
+
+def _add_shifts(stacks: list[SceneStack], splits: list[Split], base: str, cache: Path) -> None:
+    """The base shift of every pair a split trains or validates on (kept in ``cache`` until
+    the run ends, so a resumed run reads them back)."""
+    for stack, split in zip(stacks, splits, strict=True):
+        pairs = list(dict.fromkeys([*split.train_pairs, *split.val_pairs]))
+        add_base_shift(stack, base, cache, key=str(Path(stack.name).resolve()), pairs=pairs)
 
 
 def _starting_model(cfg: FitConfig, bands: int, runtime: Runtime) -> torch.nn.Module:

@@ -162,11 +162,17 @@ def load_stack(scene: Scene, dates: list[dt.date], max_bytes: int = STACK_MEMORY
     return SceneStack(str(scene.path), list(dates), fine, coarse, valid, scene.coarse_factor)
 
 
-def add_base_shift(stack: SceneStack, base: str, cache: Path | None = None, key: str = "") -> None:
-    """Precompute, for every ordered pair, how far the classic method ``base`` (``starfm``,
-    ``fsdaf``, ``fsdaf+consistency``, ...) lies from F1 + C2 - C1, so a model's correction is
-    added to that method's prediction instead. Uses only the reference pair and the target's
-    coarse image.
+def add_base_shift(
+    stack: SceneStack,
+    base: str,
+    cache: Path | None = None,
+    key: str = "",
+    pairs: list[tuple[dt.date, dt.date]] | None = None,
+) -> None:
+    """Precompute, for each of ``pairs`` (None: every ordered pair), how far the classic method
+    ``base`` (``starfm``, ``fsdaf``, ``fsdaf+consistency``, ...) lies from F1 + C2 - C1, so a
+    model's correction is added to that method's prediction instead. Uses only the reference
+    pair and the target's coarse image.
 
     ``cache``: a folder where each pair's shift is kept as ``.npy`` (named by a hash of ``key``,
     the base and the dates), so a resumed run does not compute them again (a classic base
@@ -177,7 +183,7 @@ def add_base_shift(stack: SceneStack, base: str, cache: Path | None = None, key:
     from est_stfm.methods.registry import classic_by_name
 
     method = classic_by_name(base, stack.coarse_factor)
-    for ref, tgt in ordered_pairs(stack.dates):
+    for ref, tgt in ordered_pairs(stack.dates) if pairs is None else pairs:
         digest = hashlib.sha256(f"{key}|{base}|{ref}|{tgt}".encode()).hexdigest()[:24]
         path = None if cache is None else cache / f"{digest}.npy"
         if path is None or not path.is_file():
@@ -204,9 +210,24 @@ def pair_shift(stack: SceneStack, ref: dt.date, tgt: dt.date, window: Window = W
     return np.asarray(shift[:, window[0], window[1]], dtype=np.float32)
 
 
-def ordered_pairs(dates: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
-    """Every ordered (reference, target) pair of distinct dates."""
-    return list(itertools.permutations(dates, 2))
+def ordered_pairs(
+    dates: list[dt.date], references: int | None = None
+) -> list[tuple[dt.date, dt.date]]:
+    """Ordered (reference, target) pairs of distinct dates: every one, or with ``references``
+    each target paired with only that many references, the dates nearest it (ties: the
+    earlier), as a prediction uses its nearest pairs; in the order of all pairs either way (so
+    a limit of ``len(dates) - 1`` or more changes nothing). The limit keeps a long series
+    linear: 17 dates make 272 pairs, 51 with 3 references."""
+    pairs = list(itertools.permutations(dates, 2))
+    if references is None or references >= len(dates) - 1:
+        return pairs
+    nearest = {
+        t: set(
+            sorted((d for d in dates if d != t), key=lambda d: (abs((d - t).days), d))[:references]
+        )
+        for t in dates
+    }
+    return [(r, t) for r, t in pairs if r in nearest[t]]
 
 
 def central_window(height: int, width: int) -> Window:
@@ -233,8 +254,11 @@ def held_out_blocks(height: int, width: int, fraction: float) -> tuple[Window, n
     return window, mask
 
 
-def split_scene(stack: SceneStack, mode: str, fraction: float) -> Split:
-    """The validation split of one scene (see the module docstring)."""
+def split_scene(
+    stack: SceneStack, mode: str, fraction: float, references: int | None = None
+) -> Split:
+    """The validation split of one scene (see the module docstring); ``references`` limits
+    each target's references as in :func:`ordered_pairs`."""
     _, h, w = stack.shape
     dates = stack.dates
     if mode in ("auto", "dates") and len(dates) >= MIN_DATES_FOR_DATE_VALIDATION:
@@ -242,14 +266,14 @@ def split_scene(stack: SceneStack, mode: str, fraction: float) -> Split:
         refs = sorted(train, key=lambda d: abs((d - val_date).days))[:2]
         pairs = [(r, val_date) for r in refs]
         window = central_window(h, w)
-        return Split("dates", ordered_pairs(train), pairs, window, val_date=val_date)
+        return Split("dates", ordered_pairs(train, references), pairs, window, val_date=val_date)
     if mode == "dates":
         raise EstStfmError(
             f"validation 'dates' needs {MIN_DATES_FOR_DATE_VALIDATION} or more training dates; "
             f"{stack.name} has {len(dates)}: use validation 'spatial' or 'auto'"
         )
     if mode in ("auto", "spatial") and min(h, w) >= MIN_SPATIAL_SIDE and fraction > 0:
-        pairs = ordered_pairs(dates)
+        pairs = ordered_pairs(dates, references)
         window, mask = held_out_blocks(h, w, fraction)
         return Split("spatial", pairs, pairs, window, mask)
     if mode == "spatial":
@@ -258,7 +282,7 @@ def split_scene(stack: SceneStack, mode: str, fraction: float) -> Split:
             f"{MIN_SPATIAL_SIDE} px and a validation_fraction above 0; use validation 'none' "
             "or 'auto'"
         )
-    return Split("none", ordered_pairs(dates))
+    return Split("none", ordered_pairs(dates, references))
 
 
 def pair_arrays(
