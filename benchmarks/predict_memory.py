@@ -39,9 +39,37 @@ _MEASURE = (
 )
 
 
+def mirror_raster(path: Path, shape: tuple[int, int], out: Path) -> None:
+    """Write ``out``: a ``(height, width)`` tiled GeoTIFF made of mirrored copies of the
+    1024 x 1024 raster ``path``, written window by window (never whole in memory)."""
+    height, width = shape
+    with rasterio.open(path) as ds:
+        block = ds.read()
+        profile = ds.profile
+    profile.update(
+        width=width,
+        height=height,
+        BIGTIFF="IF_SAFER",
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+        compress="deflate",
+        transform=from_origin(500000, 6000000, 30, 30),
+    )
+    with rasterio.open(out, "w", **profile) as dst:
+        for r in range(0, height, BLOCK):
+            for c in range(0, width, BLOCK):
+                piece = block
+                if (r // BLOCK) % 2:
+                    piece = piece[:, ::-1]
+                if (c // BLOCK) % 2:
+                    piece = piece[:, :, ::-1]
+                h, w = min(BLOCK, height - r), min(BLOCK, width - c)
+                dst.write(np.ascontiguousarray(piece[:, :h, :w]), window=Window(c, r, w, h))
+
+
 def _tile_scene(src_yaml: Path, shape: tuple[int, int], out: Path) -> Path:
     """A ``(height, width)`` scene made of mirrored copies of the 1024 x 1024 source scene."""
-    height, width = shape
     src = load_scene(src_yaml)
     ref, tgt = src.pairs_dates()[2], src.pairs_dates()[3]
     files = {
@@ -51,29 +79,7 @@ def _tile_scene(src_yaml: Path, shape: tuple[int, int], out: Path) -> Path:
     }
     out.mkdir(parents=True, exist_ok=True)
     for name, path in files.items():
-        with rasterio.open(path) as ds:
-            block = ds.read()
-            profile = ds.profile
-        profile.update(
-            width=width,
-            height=height,
-            BIGTIFF="IF_SAFER",
-            tiled=True,
-            blockxsize=256,
-            blockysize=256,
-            compress="deflate",
-            transform=from_origin(500000, 6000000, 30, 30),
-        )
-        with rasterio.open(out / name, "w", **profile) as dst:
-            for r in range(0, height, BLOCK):
-                for c in range(0, width, BLOCK):
-                    piece = block
-                    if (r // BLOCK) % 2:
-                        piece = piece[:, ::-1]
-                    if (c // BLOCK) % 2:
-                        piece = piece[:, :, ::-1]
-                    h, w = min(BLOCK, height - r), min(BLOCK, width - c)
-                    dst.write(np.ascontiguousarray(piece[:, :h, :w]), window=Window(c, r, w, h))
+        mirror_raster(path, shape, out / name)
     return save_scene(
         out / "scene.yaml",
         fine={ref: out / "fine_ref.tif"},
@@ -94,7 +100,8 @@ def _tiles(n: int) -> int:
     return len(range(0, n - 512, 448)) + 1 if n > 512 else 1
 
 
-def _measure(cmd: list[str]) -> tuple[float, float]:
+def measure(cmd: list[str]) -> tuple[float, float]:
+    """``(wall seconds, peak resident MiB)`` of ``cmd`` run in a fresh child process."""
     res = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True)
     rc, wall, rss_kib = res.stdout.split()[-3:]
     if rc != "0":
@@ -123,7 +130,7 @@ def main() -> None:
         for method in args.methods:
             model = str(model_dir) if method == "est-stfm-tiny" else method
             out = work / f"pred_{size}_{method}.tif"
-            wall, rss = _measure(
+            wall, rss = measure(
                 [
                     sys.executable,
                     "-m",
