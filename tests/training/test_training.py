@@ -295,6 +295,24 @@ def test_a_fit_from_weights_that_nothing_can_validate_keeps_them(tiny_scene, tmp
     assert "kept untrained" in out
 
 
+def test_a_fit_from_weights_no_epoch_beats_saves_them_as_given_for_the_pair_check(
+    tiny_scene, tmp_path
+):
+    scene = load_scene(tiny_scene)
+    fit(scene, tmp_path / "start", FitConfig(**TINY, epochs=1, validation="none"), progress=False)
+    start, _ = load_model(tmp_path / "start")
+    # a learning rate too small to move the weights: no epoch can beat the start by the margin
+    cfg = FitConfig(**TINY, init=str(tmp_path / "start"), epochs=2, lr=1e-12, validation="dates")
+    model, result = fit(scene, tmp_path / "kept", cfg, progress=False)
+    assert result.metrics.steps > 0 and result.metrics.best_epoch == 0 and result.kept_start
+    assert _same(model, start)  # as given, whatever strength validation preferred
+    assert json.loads((tmp_path / "kept" / "model.json").read_text())["pair_check"] is True
+    from est_stfm.methods import resolve_method
+
+    assert resolve_method(tmp_path / "kept", scene).check
+    assert not resolve_method(tmp_path / "start", scene).check  # trained from scratch: its own
+
+
 def test_a_fit_from_weights_on_one_date_keeps_them_and_from_scratch_refuses(tiny_scene, tmp_path):
     scene = load_scene(tiny_scene)
     fit(scene, tmp_path / "start", FitConfig(**TINY, epochs=1, validation="none"), progress=False)

@@ -122,10 +122,13 @@ def fit(
     else:
         start_text = "n/a" if start is None else f"{start:.3f}"
         kept = ""
-        if m.best_is_base:
+        if result.kept_start:
+            kept = (
+                f" (no epoch beat the weights of {result.config.init}: kept as given; predict "
+                "checks their correction on the scene's pairs, as for the weights themselves)"
+            )
+        elif m.best_is_base:
             kept = f" (its base {result.config.base} kept: no weights beat it)"
-        elif m.best_epoch == 0 and result.config.init:
-            kept = f" (the weights of {result.config.init} kept, correction x{m.start_strength:g})"
         val = (
             f"; validation ({', '.join(result.validation_modes)}) score (RMSE / base RMSE - "
             f"SSIM gain; 1 = the base) {start_text} at start -> {best:.3f} best{kept}"

@@ -108,6 +108,8 @@ def fit(
         if not untestable(cfg, validator):
             state, best = train(setup, state, best, resumed=saved is not None)
         model.load_state_dict(best)
+        if cfg.init is not None and state.best_epoch == 0:  # kept: as given, pair-checked
+            model.load_state_dict(_starting_model(cfg, stacks[0].shape[0], runtime).state_dict())
         model.eval()
         result = _result(setup, scenes, stacks, splits, state)
         if runtime.is_main:

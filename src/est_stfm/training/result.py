@@ -41,8 +41,10 @@ class FitMetrics:
     samples_per_second: float
     """Training patches per second, all processes together."""
     start_strength: float = 1.0
-    """When the starting weights (``init``) were kept: the strength their correction was kept
-    at (the head scaled; 1: as given). 1.0 otherwise."""
+    """When a fresh fit kept its starting candidates (``best_epoch`` 0): the strength of the
+    correction validation preferred (0: the base). A fit from weights (``init``) that kept
+    them saves them as given and leaves the strength to predict's pair check
+    (:attr:`FitResult.kept_start`). 1.0 otherwise."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,15 @@ class FitResult:
         return self.config.validated_refinement and m.steps == 0 and m.validation_score_best is None
 
     @property
+    def kept_start(self) -> bool:
+        """A fit from weights (``init``) kept them: no epoch beat them (by
+        :data:`~est_stfm.training.validate.REFINE_MARGIN`) on validation, or nothing could
+        validate. The weights are saved as given and ``model.json`` says ``"pair_check":
+        true``, so predict checks their correction on the scene's pairs nearest the target, as
+        it does for the weights themselves: such a fit predicts exactly what its start would."""
+        return self.config.init is not None and self.metrics.best_epoch == 0
+
+    @property
     def validation_modes(self) -> list[str]:
         """The distinct validation modes of the scenes, sorted."""
         return sorted({split.mode for split in self.validation})
@@ -127,6 +138,7 @@ class FitResult:
                 "world_size": self.world_size,
                 "rank_weight_sha256": list(self.rank_weight_sha256),
             },
+            "pair_check": self.kept_start,
         }
 
     @classmethod
