@@ -70,7 +70,9 @@ def run_demo(
     written = predict_to_file(scene, target, net, prediction, pairs="1")
     # EST-STFM is scored from the file it wrote (what a user gets, int16-quantised)
     label = "EST-STFM"
-    if result.metrics.best_is_base:  # say it when the fit returned its base exactly
+    if result.kept_start:  # say it when the fit returned its start (pair-checked as it is)
+        label = f"EST-STFM (= {result.config.init}: no epoch beat it)"
+    elif result.metrics.best_is_base:  # or its base exactly
         label = f"EST-STFM (= its base {result.config.base}: validation kept it)"
     images = {label: read_reflectance(prediction)}
     others = {"fsdaf": resolve_method("fsdaf", scene), **NAIVE_METHODS}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import rasterio
 
 from est_stfm.demo import run_demo
@@ -38,5 +39,9 @@ def test_the_default_demo_fits_from_the_shipped_weights_and_shows_them_unfitted(
         "naive-copy",
         "naive-change",
     }
-    kept = json.loads((tmp_path / "model" / "model.json").read_text())["metrics"]["best_is_base"]
-    assert (est == "EST-STFM") == (not kept)  # a fit that kept its base says so in the table
+    kept_start = meta["metrics"]["best_epoch"] == 0  # from weights: kept them
+    assert meta["pair_check"] == kept_start
+    assert (est == "EST-STFM") == (not kept_start)  # a fit that kept its start says so
+    if kept_start:  # then its prediction is the unfitted weights' (the same pair check)
+        unfitted = res.reports[f"{DEFAULT_MODEL} (no fit)"].overall["RMSE"]
+        assert res.reports[est].overall["RMSE"] == pytest.approx(unfitted, rel=1e-2)
