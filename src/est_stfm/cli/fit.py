@@ -114,8 +114,9 @@ def fit(
     start, best = m.validation_score_start, m.validation_score_best
     if result.kept_untrained:
         val = (
-            f"; nothing to validate on (too few dates, scene too small for held-out blocks): the "
-            f"weights of {result.config.init} are kept untrained (--validation none trains anyway)"
+            f"; no training date to hold out for validation (a fit from weights trains with 3 "
+            f"or more): the weights of {result.config.init} are kept untrained, and predict "
+            "checks them on the scene's pairs (--validation spatial or none trains anyway)"
         )
     elif best is None:
         val = "; no validation (scene too small for held-out blocks, too few dates)"

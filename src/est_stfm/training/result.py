@@ -102,10 +102,10 @@ class FitResult:
 
     @property
     def kept_untrained(self) -> bool:
-        """The fit kept its starting weights untrained because nothing could validate it
-        (:func:`~est_stfm.training.fit.untestable`)."""
-        m = self.metrics
-        return self.config.validated_refinement and m.steps == 0 and m.validation_score_best is None
+        """The fit kept its starting weights untrained: no training date could be held out to
+        validate it (:func:`~est_stfm.training.fit.untestable`)."""
+        no_date = "dates" not in self.validation_modes
+        return self.config.validated_refinement and self.metrics.steps == 0 and no_date
 
     @property
     def kept_start(self) -> bool:
