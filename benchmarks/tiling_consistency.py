@@ -37,9 +37,7 @@ def main() -> None:
         method = resolve_method(args.model, scene)
         whole = fuse(scene, target, method, reference)
         out = Path(tmp) / "tiled.tif"
-        predict_to_file(
-            scene, target, method, out, reference, tile=args.tile, overlap=args.overlap
-        )
+        predict_to_file(scene, target, method, out, reference, tile=args.tile, overlap=args.overlap)
         tiled, _ = read_reflectance(out)
         truth, valid = scene.read_fine(target)
     ok = valid & whole.valid
