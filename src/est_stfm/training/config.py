@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from est_stfm.errors import EstStfmError, condense
 from est_stfm.io.atomic import atomic_write_text
 from est_stfm.io.yaml import read_yaml
+from est_stfm.training.samples import STACK_MEMORY
 from est_stfm.training.state import STATE_FILE, load_train_info
 
 
@@ -92,7 +93,7 @@ class FitConfig(BaseModel):
     """Each training target is paired with at most this many references, the dates nearest it
     (None: every other date): a long series trains on its near pairs and its base runs grow
     linearly with the dates (17 dates: 51 pairs instead of 272). Up to 4 dates, all pairs."""
-    stack_memory_mib: int = Field(1024, ge=0)
+    stack_memory_mib: int = Field(STACK_MEMORY >> 20, ge=0)
     """A scene whose training dates' fine and coarse images take more than this (MiB, as
     float32) stays on disk: each patch's window is read from its files (memory bounded, a
     little slower per patch). 0: every scene is read window by window."""
