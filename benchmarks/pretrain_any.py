@@ -58,7 +58,7 @@ def _export(run: Path, out: Path) -> None:
             "training_dates": [],
             "holdout": [],
             "fit": cfg.model_dump(mode="json"),
-            "validation": [{"scene": s, "mode": "none", "date": None} for s in scenes],
+            "validation": [{"scene": s, "mode": "none", "dates": []} for s in scenes],
             "metrics": {
                 "validation_score_start": None,
                 "validation_score_best": None,

@@ -236,7 +236,7 @@ def train_run(args: argparse.Namespace) -> None:
         "training_dates": sorted({str(d) for s in stacks for d in s.dates}),
         "holdout": [],
         "fit": cfg.model_dump(mode="json"),
-        "validation": [{"scene": s.name, "mode": "none", "date": None} for s in stacks],
+        "validation": [{"scene": s.name, "mode": "none", "dates": []} for s in stacks],
         "metrics": {
             "validation_score_start": None,
             "validation_score_best": None,

@@ -154,9 +154,9 @@ def test_validation_split_by_dates_never_trains_on_the_validation_date(tiny_scen
     scene = load_scene(tiny_scene)
     stack = load_stack(scene, scene.pairs_dates())
     split = split_scene(stack, "auto", 0.15)
-    assert split.mode == "dates" and split.val_date == max(scene.pairs_dates())
-    assert all(split.val_date not in pair for pair in split.train_pairs)
-    assert all(tgt == split.val_date for _, tgt in split.val_pairs)
+    assert split.mode == "dates" and split.val_dates == [max(scene.pairs_dates())]  # 4 dates
+    assert all(d not in pair for d in split.val_dates for pair in split.train_pairs)
+    assert all(tgt in split.val_dates for _, tgt in split.val_pairs)
     three = load_stack(scene, scene.pairs_dates()[:3])  # 2 dates train, the third validates
     assert split_scene(three, "auto", 0.15).mode == "dates"
     two = load_stack(scene, scene.pairs_dates()[:2])

@@ -130,8 +130,10 @@ def fit(
             )
         elif m.best_is_base:
             kept = f" (its base {result.config.base} kept: no weights beat it)"
+        days = sorted({d.isoformat() for v in result.validation for d in v.dates})
+        modes = ", ".join(result.validation_modes) + (f": {', '.join(days)}" if days else "")
         val = (
-            f"; validation ({', '.join(result.validation_modes)}) score (RMSE / base RMSE - "
+            f"; validation ({modes}) score (RMSE / base RMSE - "
             f"SSIM gain; 1 = the base) {start_text} at start -> {best:.3f} best{kept}"
         )
     typer.echo(

@@ -313,7 +313,7 @@ def _result(
         training_dates=sorted({d for s in stacks for d in s.dates}),
         config=cfg,
         validation=[
-            ValidationSplit(stack.name, split.mode, split.val_date, stack.coarse_factor)
+            ValidationSplit(stack.name, split.mode, split.val_dates, stack.coarse_factor)
             for stack, split in zip(stacks, splits, strict=True)
         ],
         metrics=metrics,

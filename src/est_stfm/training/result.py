@@ -54,8 +54,8 @@ class ValidationSplit:
     scene: str
     mode: str
     """``dates``, ``spatial`` or ``none``."""
-    date: dt.date | None
-    """The held-out validation date (mode ``dates``)."""
+    dates: list[dt.date]
+    """The held-out validation dates (mode ``dates``; empty otherwise)."""
     coarse_factor: float | None
 
     def to_json(self) -> dict[str, Any]:
@@ -63,15 +63,16 @@ class ValidationSplit:
         return {
             "scene": self.scene,
             "mode": self.mode,
-            "date": self.date.isoformat() if self.date else None,
+            "dates": [d.isoformat() for d in self.dates],
             "coarse_factor": self.coarse_factor,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ValidationSplit:
-        """The inverse of :meth:`to_json`."""
-        date = dt.date.fromisoformat(data["date"]) if data.get("date") else None
-        return cls(data["scene"], data["mode"], date, data.get("coarse_factor"))
+        """The inverse of :meth:`to_json` (also reads the single ``date`` of older files)."""
+        days = data.get("dates") or ([data["date"]] if data.get("date") else [])
+        dates = [dt.date.fromisoformat(d) for d in days]
+        return cls(data["scene"], data["mode"], dates, data.get("coarse_factor"))
 
 
 @dataclass(frozen=True)

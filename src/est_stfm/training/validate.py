@@ -2,8 +2,11 @@
 
 The score of one validation pair is what the benchmark reports, taken against the model's own
 base (the classic method it corrects, or F1 + C2 - C1): RMSE / base RMSE - (SSIM - base SSIM),
-over the pair's validated pixels (SSIM per band with the band's truth range, averaged); the
-fit's score is the mean over pairs. 1.0 is exactly the base; lower is better. Before the first
+over the pair's validated pixels (SSIM per band with the band's truth range, averaged). A
+scene's score is its worst held-out target's (date validation: the mean over the pairs that
+predict one held-out date; spatial: the mean over all its pairs), so a gain on one date cannot
+buy a loss on another; the fit's score is the mean over scenes. 1.0 is exactly the base; lower
+is better. Before the first
 epoch the candidates are the starting weights and, for a model
 whose output is a zero-initialised correction, its base itself, so a fit never ends worse on
 validation than that base. A trained epoch replaces those starting candidates only when it
@@ -72,6 +75,8 @@ class _Item:
     """The pixels scored (valid, and held out when the validation is spatial)."""
     base_rmse: float
     base_ssim: float
+    target: tuple[int, dt.date | None] = (0, None)
+    """(scene index, held-out date) the pair predicts; the date is None for spatial blocks."""
 
 
 def _rmse(pred: np.ndarray, truth: np.ndarray, scored: np.ndarray) -> float:
@@ -105,12 +110,13 @@ class Validator:
     """Scores a model on the validation pairs of every scene (see the module docstring)."""
 
     def __init__(self, stacks: list[SceneStack], splits: list[Split], device: torch.device):
-        items = (
-            _item(stack, ref, tgt, split.val_window, split.val_mask)
-            for stack, split in zip(stacks, splits, strict=True)
-            for ref, tgt in split.val_pairs
-        )
-        self.items = [item for item in items if item is not None]
+        self.items = []
+        for i, (stack, split) in enumerate(zip(stacks, splits, strict=True)):
+            for ref, tgt in split.val_pairs:
+                item = _item(stack, ref, tgt, split.val_window, split.val_mask)
+                if item is not None:
+                    item.target = (i, tgt if split.mode == "dates" else None)
+                    self.items.append(item)
         self.device = device
 
     @property
@@ -120,8 +126,8 @@ class Validator:
 
     @torch.no_grad()
     def score(self, model: torch.nn.Module) -> float | None:
-        """Mean over pairs of RMSE / base RMSE - (SSIM - base SSIM); None without validation
-        pairs.
+        """RMSE / base RMSE - (SSIM - base SSIM) per pair, averaged per held-out target, the
+        worst target per scene, averaged over scenes; None without validation pairs.
 
         A score per pair, not a pooled one: pooled, a few pairs with large changes (a flood)
         dominate, and a model that helps them while hurting every calm pair would look better.
@@ -142,7 +148,19 @@ class Validator:
             ssim = _ssim(pred, truth, item.scored)
             scores.append(rmse / item.base_rmse - (ssim - item.base_ssim))
         model.train(was_training)
-        return float(np.mean(scores))
+        return worst_target_score(scores, [item.target for item in self.items])
+
+
+def worst_target_score(scores: list[float], targets: list[tuple[int, dt.date | None]]) -> float:
+    """The mean over scenes of each scene's worst target, a target's score being the mean of
+    its pairs' ``scores`` (see :meth:`Validator.score`)."""
+    by_target: dict[tuple[int, dt.date | None], list[float]] = {}
+    for score, target in zip(scores, targets, strict=True):
+        by_target.setdefault(target, []).append(score)
+    per_scene: dict[int, list[float]] = {}
+    for (scene, _), values in by_target.items():
+        per_scene.setdefault(scene, []).append(float(np.mean(values)))
+    return float(np.mean([np.max(means) for means in per_scene.values()]))  # NaN stays NaN
 
 
 START_STRENGTHS = (0.0, 0.25, 0.5, 0.75)
