@@ -53,11 +53,11 @@ from est_stfm.training.loop import LoopSetup, TrainState, train, write_train_log
 from est_stfm.training.samples import (
     PatchDataset,
     SceneStack,
-    add_base_shift,
     load_stack,
     split_scene,
     steps_per_epoch,
 )
+from est_stfm.training.shifts import add_base_shift
 from est_stfm.training.state import STATE_FILE, load_train_state
 from est_stfm.training.validate import Validator
 

@@ -223,7 +223,7 @@ def test_a_classic_base_starts_training_at_that_method(tiny_scene, tmp_path):
 
 
 def test_the_base_shifts_are_cached_for_a_resumed_run_and_removed_at_the_end(tiny_scene, tmp_path):
-    from est_stfm.training.samples import add_base_shift
+    from est_stfm.training.shifts import add_base_shift
 
     scene = load_scene(tiny_scene)
     dates = scene.pairs_dates()[:2]
@@ -329,3 +329,16 @@ def test_a_fit_from_weights_on_one_date_keeps_them_and_from_scratch_refuses(tiny
     ):
         with pytest.raises(EstStfmError, match="at least two dates"):
             fit(one, tmp_path / "refused", bad, progress=False)
+
+
+def test_base_shifts_from_parallel_processes_equal_those_computed_in_turn(tiny_scene, tmp_path):
+    from est_stfm.training.shifts import add_base_shift
+
+    scene = load_scene(tiny_scene)
+    serial, parallel = (load_stack(scene, scene.pairs_dates()) for _ in range(2))
+    add_base_shift(serial, "fsdaf+consistency", tmp_path / "one", key="k")
+    add_base_shift(parallel, "fsdaf+consistency", tmp_path / "two", key="k", processes=2)
+    assert len(parallel.shift) == len(serial.shift) == 12
+    for pair, shift in serial.shift.items():
+        assert np.array_equal(parallel.shift[pair], shift)
+    assert len(list((tmp_path / "two").glob("*.npy"))) == 12

@@ -11,12 +11,12 @@ from est_stfm.scene import load_scene
 from est_stfm.training import FitConfig, fit
 from est_stfm.training.samples import (
     PatchDataset,
-    add_base_shift,
     load_stack,
     pair_arrays,
     pair_shift,
     split_scene,
 )
+from est_stfm.training.shifts import add_base_shift
 
 TINY = {"model": "est-stfm-tiny", "patch_size": 32, "batch_size": 4, "threads": 1, "seed": 5}
 

@@ -38,12 +38,12 @@ from est_stfm.training.samples import (
     PatchDataset,
     SceneStack,
     Split,
-    add_base_shift,
     load_stack,
     split_scene,
     steps_per_epoch,
     training_dates,
 )
+from est_stfm.training.shifts import add_base_shift
 from est_stfm.training.state import STATE_FILE, load_train_state
 from est_stfm.training.validate import Validator, has_base, starting_best
 
@@ -87,7 +87,7 @@ def fit(
         if untestable(cfg, splits):  # nothing is trained or validated: no base runs either
             splits = [Split("none", split.train_pairs) for split in splits]
         else:
-            _add_shifts(stacks, splits, cfg.base, out_dir / BASE_CACHE)
+            _add_shifts(stacks, splits, cfg.base, out_dir / BASE_CACHE, _threads(cfg, runtime))
         dataset, per_epoch = _patches(cfg, stacks, splits, runtime)
         validator = Validator(stacks, splits, runtime.device)
         if not dataset.pairs and not untestable(cfg, splits):
@@ -199,12 +199,15 @@ def _load_stacks(scenes: list[Scene], cfg: FitConfig) -> list[SceneStack]:
     return stacks
 
 
-def _add_shifts(stacks: list[SceneStack], splits: list[Split], base: str, cache: Path) -> None:
-    """The base shift of every pair a split trains or validates on (kept in ``cache`` until
-    the run ends, so a resumed run reads them back)."""
+def _add_shifts(
+    stacks: list[SceneStack], splits: list[Split], base: str, cache: Path, processes: int
+) -> None:
+    """The base shift of every pair a split trains or validates on, ``processes`` pairs at a
+    time (kept in ``cache`` until the run ends, so a resumed run reads them back)."""
     for stack, split in zip(stacks, splits, strict=True):
         pairs = list(dict.fromkeys([*split.train_pairs, *split.val_pairs]))
-        add_base_shift(stack, base, cache, key=str(Path(stack.name).resolve()), pairs=pairs)
+        key = str(Path(stack.name).resolve())
+        add_base_shift(stack, base, cache, key=key, pairs=pairs, processes=processes)
 
 
 def _starting_model(cfg: FitConfig, bands: int, runtime: Runtime) -> torch.nn.Module:

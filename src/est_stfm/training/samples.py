@@ -33,18 +33,15 @@ between them (``DistributedSampler``).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import itertools
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 from rasterio.windows import Window as RasterWindow
 
 from est_stfm.errors import EstStfmError
-from est_stfm.io.atomic import atomic_target
 from est_stfm.scene import Scene
 
 MIN_VALIDATION_WIDTH = 16
@@ -171,44 +168,6 @@ def load_stack(scene: Scene, dates: list[dt.date], max_bytes: int = STACK_MEMORY
     return SceneStack(str(scene.path), list(dates), fine, coarse, valid, scene.coarse_factor)
 
 
-def add_base_shift(
-    stack: SceneStack,
-    base: str,
-    cache: Path | None = None,
-    key: str = "",
-    pairs: list[tuple[dt.date, dt.date]] | None = None,
-) -> None:
-    """Precompute, for each of ``pairs`` (None: every ordered pair), how far the classic method
-    ``base`` (``starfm``, ``fsdaf``, ``fsdaf+consistency``, ...) lies from F1 + C2 - C1, so a
-    model's correction is added to that method's prediction instead. Uses only the reference
-    pair and the target's coarse image.
-
-    ``cache``: a folder where each pair's shift is kept as ``.npy`` (named by a hash of ``key``,
-    the base and the dates), so a resumed run does not compute them again (a classic base
-    takes seconds per pair: minutes for a pretraining set).
-    """
-    if base == "change":
-        return
-    from est_stfm.methods.registry import classic_by_name
-
-    method = classic_by_name(base, stack.coarse_factor)
-    for ref, tgt in ordered_pairs(stack.dates) if pairs is None else pairs:
-        digest = hashlib.sha256(f"{key}|{base}|{ref}|{tgt}".encode()).hexdigest()[:24]
-        path = None if cache is None else cache / f"{digest}.npy"
-        if path is None or not path.is_file():
-            (f1, c1, _), (_, c2, _) = stack.images(ref), stack.images(tgt)
-            pred = np.asarray(method.predict(c1, f1, c2), dtype=np.float32)
-            shift = np.nan_to_num(pred - (f1 + c2 - c1))
-            if path is None:
-                stack.shift[(ref, tgt)] = shift
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_target(path) as tmp, open(tmp, "wb") as fh:
-                np.save(fh, shift)
-        # a stack on disk keeps its shifts there too (mapped: only the windows read are loaded)
-        stack.shift[(ref, tgt)] = np.load(path, mmap_mode="r" if stack.scene else None)
-
-
 def pair_shift(stack: SceneStack, ref: dt.date, tgt: dt.date, window: Window = WHOLE):
     """The pair's base shift (zeros for the naive base) inside a window."""
     shift = stack.shift.get((ref, tgt))
@@ -312,10 +271,11 @@ class PatchDataset(torch.utils.data.Dataset):
     ``patch_size`` square of that scene (spatial validation's blocks marked invalid;
     zero-padded, and marked invalid, where the scene is smaller), a random quarter turn and
     flip; returned as float32 arrays ``(C1, F1, C2, F2, valid, shift, coarse_factor)`` with
-    valid shaped ``(1, p, p)``, shift the pair's base shift (:func:`add_base_shift`) and the
-    scene's coarse factor a scalar (0 when unknown). ``bands_per_sample`` (band-agnostic
-    models): every patch takes that many of its scene's bands, drawn at random (repeated when
-    the scene has fewer), so scenes with different band counts share a batch.
+    valid shaped ``(1, p, p)``, shift the pair's base shift (see
+    :mod:`~est_stfm.training.shifts`) and the scene's coarse factor a scalar (0 when unknown).
+    ``bands_per_sample`` (band-agnostic models): every patch takes that many of its scene's
+    bands, drawn at random (repeated when the scene has fewer), so scenes with different band
+    counts share a batch.
     """
 
     def __init__(
