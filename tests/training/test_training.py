@@ -342,3 +342,16 @@ def test_base_shifts_from_parallel_processes_equal_those_computed_in_turn(tiny_s
     for pair, shift in serial.shift.items():
         assert np.array_equal(parallel.shift[pair], shift)
     assert len(list((tmp_path / "two").glob("*.npy"))) == 12
+
+
+def test_base_runs_in_parallel_are_limited_by_the_free_memory():
+    import datetime as dt
+
+    from est_stfm.training.samples import SceneStack
+    from est_stfm.training.shifts import affordable_processes
+
+    day = dt.date(2001, 1, 1)
+    huge = np.broadcast_to(np.float32(0), (13, 100_000, 100_000))  # 130 G values, no memory
+    small = np.zeros((1, 8, 8), np.float32)
+    assert affordable_processes(SceneStack("huge", [day], {day: huge}, {}, {})) == 1
+    assert affordable_processes(SceneStack("small", [day], {day: small}, {}, {})) > 1

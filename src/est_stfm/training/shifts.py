@@ -40,7 +40,7 @@ def add_base_shift(
     the base and the dates), so a resumed run does not compute them again (a classic base
     takes seconds per pair: minutes for a pretraining set). With a cache, ``processes`` > 1
     computes the missing pairs in that many forked processes at once (Linux; one pair each,
-    so the memory is that of ``processes`` base runs); the shifts are the same.
+    and no more processes than :func:`affordable_processes`); the shifts are the same.
     """
     if base == "change":
         return
@@ -52,6 +52,7 @@ def add_base_shift(
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
         missing = [pair for pair, path in paths.items() if not path.is_file()]
+        processes = min(processes, affordable_processes(stack))
         if processes > 1 and len(missing) > 1 and hasattr(os, "fork"):
             _shifts_in_processes(stack, base, missing, paths, processes)
     for pair, path in paths.items():
@@ -63,6 +64,22 @@ def add_base_shift(
             _save_shift(path, shift)
         # a stack on disk keeps its shifts there too (mapped: only the windows read are loaded)
         stack.shift[pair] = np.load(path, mmap_mode="r" if stack.scene else None)
+
+
+BYTES_PER_VALUE = 128
+"""Peak memory of one base run per image value (bands x pixels), rounded up from FSDAF +
+consistency on a 2040 x 1720 x 6 pair (about 2 GB above its inputs)."""
+
+
+def affordable_processes(stack: SceneStack) -> int:
+    """How many base runs on ``stack`` fit at once in half the memory free now (at least 1;
+    unbounded where the free memory cannot be read)."""
+    bands, h, w = stack.shape
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return 1 << 16
+    return max(1, int(free // 2 // (BYTES_PER_VALUE * bands * h * w)))
 
 
 def _shift_digest(key: str, base: str, ref: dt.date, tgt: dt.date) -> str:
