@@ -131,6 +131,15 @@ def test_resume_keeps_rows_and_fits_and_quick_runs_one_case(loo_run, tmp_path):
     run_benchmark(protocol, out, resume=True, methods=["naive-change"], log=log.append)
     assert (out / "results.csv").read_text().count("est-stfm-tiny") == 3
     assert len((out / "results.csv").read_text().splitlines()) == len(before.splitlines())
+    # completing one case (--only) keeps every other case's rows and tables
+    one = f"tiny.{dates[-1]}.earlier"
+    full = (out / "results.csv").read_text()
+    res = run_benchmark(protocol, out, resume=True, only=[one], log=log.append)
+    assert len(res.rows) == 2 and {r.case for r in res.rows} == {one}
+    assert (out / "results.csv").read_text() == full
+    report = (out / "results.md").read_text()
+    assert all(f"tiny.{d}" in report for d in (f"{dates[1]}.earlier", f"{dates[1]}.both"))
+    assert "3 cases" in (out / "summary.md").read_text()
     quick: list[str] = []
     res = run_benchmark(
         protocol, tmp_path / "q", quick=True, methods=["naive-change"], log=quick.append

@@ -350,21 +350,24 @@ def run_benchmark(
     they are and not run again, so an interrupted run, or a protocol with a method added, is
     completed without redoing the rest; a group's finished fit is kept too, and so are the rows
     of methods this run does not select (``--methods`` adds methods to a results file without
-    rerunning the others). ``quick``: only the
+    rerunning the others) and of cases it does not select (``--only`` completes some cases of
+    a results file and keeps the others). ``quick``: only the
     quick cases (one per scene in version 2) and the methods not marked ``quick: false``.
     """
     protocol_path = Path(protocol_path).resolve()
     protocol = load_protocol(protocol_path)
     method_ids = _select("method", methods, [m.id for m in protocol.methods])
     chosen = [m for m in protocol.methods if m.id in method_ids and (m.quick or not quick)]
-    planned = _selected(_plans(protocol, protocol_path.parent, log), only, quick)
+    plans = _plans(protocol, protocol_path.parent, log)
+    planned = _selected(plans, only, quick)
     out = Path(out_dir)
     runs = Path(runs_dir) if runs_dir else out / "runs"
     out.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out / "results.csv", out / "results.md"
     rows: list[Row] = []
     done: dict[tuple[str, str], Row] = {}
-    kept: list[Row] = []  # rows of the methods not selected this time
+    kept: list[Row] = []  # rows this run does not produce: other methods', other cases'
+    case_ids = {c.id for c, _ in planned}
     if resume and csv_path.is_file():
         previous = rows_from_csv(csv_path)
         done = {
@@ -372,12 +375,21 @@ def run_benchmark(
         }
         selected = {m.id for m in chosen}
         known = {m.id for m in protocol.methods}
-        case_ids = {c.id for c, _ in planned}
-        kept = [r for r in previous if r.method in known - selected and r.case in case_ids]
+        in_protocol = {c.id for c, _ in plans}
+        kept = [
+            r
+            for r in previous
+            if r.method in known
+            and r.case in in_protocol
+            and (r.method not in selected or r.case not in case_ids)
+        ]
     start = time.perf_counter()
     env = {**environment(), "load average at start": load_average()}
     cases = [c for c, _ in planned]
-    info = RunInfo(protocol, protocol_path, cases, dt.datetime.now(dt.timezone.utc), env=env)
+    on_record = case_ids | {r.case for r in kept}
+    listed = [c for c, _ in plans if c.id in on_record]  # the cases the results files show
+    info = RunInfo(protocol, protocol_path, listed, dt.datetime.now(dt.timezone.utc), env=env)
+    info.plans.update({c.id: p for c, p in plans if c.id in on_record and not isinstance(p, str)})
     fits = Fits(runs, resume)
 
     def write() -> None:
@@ -386,9 +398,11 @@ def run_benchmark(
         reached = {(r.case, r.method) for r in rows}
         chosen_ids = {m.id for m in chosen}
         waiting = [  # finished before, not reached yet: kept if this run is interrupted
-            r for key, r in done.items() if key not in reached and r.method in chosen_ids
+            r
+            for key, r in done.items()
+            if key not in reached and r.method in chosen_ids and r.case in case_ids
         ]
-        every = _in_order([*rows, *kept, *waiting], [c.id for c, _ in planned], protocol)
+        every = _in_order([*rows, *kept, *waiting], [c.id for c in listed], protocol)
         atomic_write_text(csv_path, results_csv(every))
         atomic_write_text(md_path, results_markdown(every, info))
         if protocol.version >= 2:
