@@ -87,7 +87,8 @@ def fit(
         if untestable(cfg, splits):  # nothing is trained or validated: no base runs either
             splits = [Split("none", split.train_pairs) for split in splits]
         else:
-            _add_shifts(stacks, splits, cfg.base, out_dir / BASE_CACHE, _threads(cfg, runtime))
+            cores, show = _threads(cfg, runtime), progress and runtime.is_main
+            _add_shifts(stacks, splits, cfg.base, out_dir / BASE_CACHE, cores, show)
         dataset, per_epoch = _patches(cfg, stacks, splits, runtime)
         validator = Validator(stacks, splits, runtime.device)
         if not dataset.pairs and not untestable(cfg, splits):
@@ -200,14 +201,19 @@ def _load_stacks(scenes: list[Scene], cfg: FitConfig) -> list[SceneStack]:
 
 
 def _add_shifts(
-    stacks: list[SceneStack], splits: list[Split], base: str, cache: Path, processes: int
+    stacks: list[SceneStack],
+    splits: list[Split],
+    base: str,
+    cache: Path,
+    processes: int,
+    progress: bool,
 ) -> None:
     """The base shift of every pair a split trains or validates on, ``processes`` pairs at a
     time (kept in ``cache`` until the run ends, so a resumed run reads them back)."""
     for stack, split in zip(stacks, splits, strict=True):
         pairs = list(dict.fromkeys([*split.train_pairs, *split.val_pairs]))
         key = str(Path(stack.name).resolve())
-        add_base_shift(stack, base, cache, key=key, pairs=pairs, processes=processes)
+        add_base_shift(stack, base, cache, key, pairs, processes=processes, progress=progress)
 
 
 def _starting_model(cfg: FitConfig, bands: int, runtime: Runtime) -> torch.nn.Module:

@@ -13,11 +13,13 @@ import datetime as dt
 import hashlib
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from est_stfm.io.atomic import atomic_target
 from est_stfm.training.samples import SceneStack, ordered_pairs
@@ -30,6 +32,7 @@ def add_base_shift(
     key: str = "",
     pairs: list[tuple[dt.date, dt.date]] | None = None,
     processes: int = 1,
+    progress: bool = False,
 ) -> None:
     """Precompute, for each of ``pairs`` (None: every ordered pair), how far the classic method
     ``base`` (``starfm``, ``fsdaf``, ``fsdaf+consistency``, ...) lies from F1 + C2 - C1, so a
@@ -41,6 +44,8 @@ def add_base_shift(
     takes seconds per pair: minutes for a pretraining set). With a cache, ``processes`` > 1
     computes the missing pairs in that many forked processes at once (Linux; one pair each,
     and no more processes than :func:`affordable_processes`); the shifts are the same.
+    ``progress``: a tqdm bar over the pairs computed (a classic base on a large scene or a long
+    series can take minutes to hours before a fit's first step).
     """
     if base == "change":
         return
@@ -49,21 +54,30 @@ def add_base_shift(
         pair: None if cache is None else cache / f"{_shift_digest(key, base, *pair)}.npy"
         for pair in todo
     }
-    if cache is not None:
-        cache.mkdir(parents=True, exist_ok=True)
-        missing = [pair for pair, path in paths.items() if not path.is_file()]
-        processes = min(processes, affordable_processes(stack))
-        if processes > 1 and len(missing) > 1 and hasattr(os, "fork"):
-            _shifts_in_processes(stack, base, missing, paths, processes)
-    for pair, path in paths.items():
-        if path is None or not path.is_file():
-            shift = _base_shift(stack, base, *pair)
-            if path is None:
-                stack.shift[pair] = shift
-                continue
-            _save_shift(path, shift)
-        # a stack on disk keeps its shifts there too (mapped: only the windows read are loaded)
-        stack.shift[pair] = np.load(path, mmap_mode="r" if stack.scene else None)
+    missing = [pair for pair, path in paths.items() if path is None or not path.is_file()]
+    parallel = cache is not None and hasattr(os, "fork")  # processes write the cache files
+    processes = min(processes, affordable_processes(stack), len(missing)) if parallel else 1
+    bar = tqdm(
+        total=len(missing),
+        desc=f"base {base} on {len(missing)} date pairs, {max(processes, 1)} at a time",
+        disable=not (progress and missing),
+        leave=False,
+    )
+    with bar:
+        if cache is not None:
+            cache.mkdir(parents=True, exist_ok=True)
+        if processes > 1:
+            _shifts_in_processes(stack, base, missing, paths, processes, bar.update)
+        for pair, path in paths.items():
+            if path is None or not path.is_file():
+                shift = _base_shift(stack, base, *pair)
+                bar.update()
+                if path is None:
+                    stack.shift[pair] = shift
+                    continue
+                _save_shift(path, shift)
+            # a stack on disk keeps its shifts there too (mapped: only the windows read load)
+            stack.shift[pair] = np.load(path, mmap_mode="r" if stack.scene else None)
 
 
 BYTES_PER_VALUE = 128
@@ -117,13 +131,16 @@ def _shifts_in_processes(
     missing: list[tuple[dt.date, dt.date]],
     paths: dict[tuple[dt.date, dt.date], Path | None],
     processes: int,
+    done: Callable[[], object],
 ) -> None:
-    """Write the ``missing`` pairs' shift files with ``processes`` forked processes."""
+    """Write the ``missing`` pairs' shift files with ``processes`` forked processes, calling
+    ``done()`` after each."""
     _FORKED[:] = [(stack, base)]
     tasks = [(ref, tgt, paths[(ref, tgt)]) for ref, tgt in missing]
     try:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(min(processes, len(tasks)), mp_context=context) as pool:
-            list(pool.map(_shift_task, tasks))  # a failure in a process is raised here
+            for _ in pool.map(_shift_task, tasks):  # a failure in a process is raised here
+                done()
     finally:
         _FORKED.clear()
