@@ -6,8 +6,7 @@ over the pair's validated pixels (SSIM per band with the band's truth range, ave
 scene's score is its worst held-out target's (date validation: the mean over the pairs that
 predict one held-out date; spatial: the mean over all its pairs), so a gain on one date cannot
 buy a loss on another; the fit's score is the mean over scenes. 1.0 is exactly the base; lower
-is better. Before the first
-epoch the candidates are the starting weights and, for a model
+is better. Before the first epoch the candidates are the starting weights and, for a model
 whose output is a zero-initialised correction, its base itself, so a fit never ends worse on
 validation than that base. A trained epoch replaces those starting candidates only when it
 beats them by :data:`REFINE_MARGIN`: a smaller gain on the validation pixels is within what
