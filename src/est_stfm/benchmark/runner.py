@@ -418,7 +418,6 @@ def run_benchmark(
             rows += [Row(case.id, m.id, status=plan, target=str(case.target)) for m in chosen]
             write()
             continue
-        info.plans[case.id] = plan
         for method in (m for m in chosen if runs_on(case, m)):
             log(f"[{len(rows) + 1}/{total}] {case.id} x {method.id}")
             if (case.id, method.id) in done:

@@ -18,7 +18,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from est_stfm.io.atomic import atomic_target
@@ -120,7 +119,6 @@ _FORKED: list[tuple[SceneStack, str]] = []
 
 def _shift_task(task: tuple[dt.date, dt.date, Path]) -> None:
     ref, tgt, path = task
-    torch.set_num_threads(1)
     stack, base = _FORKED[0]
     _save_shift(path, _base_shift(stack, base, ref, tgt))
 
@@ -133,13 +131,13 @@ def _shifts_in_processes(
     processes: int,
     done: Callable[[], object],
 ) -> None:
-    """Write the ``missing`` pairs' shift files with ``processes`` forked processes, calling
-    ``done()`` after each."""
+    """Write the ``missing`` pairs' shift files with ``processes`` (at most one per pair)
+    forked processes, calling ``done()`` after each."""
     _FORKED[:] = [(stack, base)]
     tasks = [(ref, tgt, paths[(ref, tgt)]) for ref, tgt in missing]
     try:
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(min(processes, len(tasks)), mp_context=context) as pool:
+        with ProcessPoolExecutor(processes, mp_context=context) as pool:
             for _ in pool.map(_shift_task, tasks):  # a failure in a process is raised here
                 done()
     finally:

@@ -25,7 +25,7 @@ import torch
 
 from est_stfm.evaluation.metrics import ssim_map
 from est_stfm.models.apply import band_agnostic, fused
-from est_stfm.training.samples import SceneStack, Split, Window, pair_arrays, pair_shift
+from est_stfm.training.samples import SceneStack, Split, pair_arrays, pair_shift
 
 REFINE_MARGIN = 0.005
 """How much lower (in score units: 0.005 is half a percent of the base's RMSE) a trained
@@ -74,7 +74,7 @@ class _Item:
     """The pixels scored (valid, and held out when the validation is spatial)."""
     base_rmse: float
     base_ssim: float
-    target: tuple[int, dt.date | None] = (0, None)
+    target: tuple[int, dt.date | None]
     """(scene index, held-out date) the pair predicts; the date is None for spatial blocks."""
 
 
@@ -92,7 +92,15 @@ def _ssim(pred: np.ndarray, truth: np.ndarray, scored: np.ndarray) -> float:
     return float(np.mean(values))
 
 
-def _item(stack: SceneStack, ref: dt.date, tgt: dt.date, window: Window, mask) -> _Item | None:
+def _item(
+    stack: SceneStack,
+    ref: dt.date,
+    tgt: dt.date,
+    split: Split,
+    target: tuple[int, dt.date | None],
+) -> _Item | None:
+    """The validation pair ``ref -> tgt`` inside ``split``'s window (None: nothing scored)."""
+    window, mask = split.val_window, split.val_mask
     c1, f1, c2, f2, valid = pair_arrays(stack, ref, tgt, window)
     shift = pair_shift(stack, ref, tgt, window)
     scored = valid if mask is None else valid & mask[window]
@@ -102,20 +110,20 @@ def _item(stack: SceneStack, ref: dt.date, tgt: dt.date, window: Window, mask) -
     rmse = _rmse(base, f2, scored)
     if not (math.isfinite(rmse) and rmse > 0):
         return None
-    return _Item((c1, f1, c2, f2, valid, shift), scored, rmse, _ssim(base, f2, scored))
+    ssim = _ssim(base, f2, scored)
+    return _Item((c1, f1, c2, f2, valid, shift), scored, rmse, ssim, target)
 
 
 class Validator:
     """Scores a model on the validation pairs of every scene (see the module docstring)."""
 
     def __init__(self, stacks: list[SceneStack], splits: list[Split], device: torch.device):
-        self.items = []
-        for i, (stack, split) in enumerate(zip(stacks, splits, strict=True)):
-            for ref, tgt in split.val_pairs:
-                item = _item(stack, ref, tgt, split.val_window, split.val_mask)
-                if item is not None:
-                    item.target = (i, tgt if split.mode == "dates" else None)
-                    self.items.append(item)
+        items = (
+            _item(stack, ref, tgt, split, (i, tgt if split.mode == "dates" else None))
+            for i, (stack, split) in enumerate(zip(stacks, splits, strict=True))
+            for ref, tgt in split.val_pairs
+        )
+        self.items = [item for item in items if item is not None]
         self.device = device
 
     @property
