@@ -44,6 +44,7 @@ import torch
 import yaml
 
 from est_stfm.datasets.pretraining import pretraining_scenes
+from est_stfm.methods.classic.threads import set_threads
 from est_stfm.models.checkpoint import save_model
 from est_stfm.scene import load_scene
 from est_stfm.training import FitConfig
@@ -129,6 +130,7 @@ def _pair_shift(task: tuple[int, dt.date, dt.date, str, str]) -> None:
     """Compute (or find cached) the base's shifts of one unordered date pair of one stack."""
     i, a, b, base, cache = task
     torch.set_num_threads(1)
+    set_threads(1)  # the workers share the cores
     s = _STACKS[i]
     sub = SceneStack(s.name, [a, b], s.fine, s.coarse, s.valid, s.coarse_factor)
     add_base_shift(sub, base, Path(cache), key=s.name)

@@ -78,6 +78,21 @@ def test_fit_predict_evaluate(tiny_scene, tmp_path):
     assert reports["model"]["overall"]["RMSE"] <= 1.1 * reports["naive"]["overall"]["RMSE"]
 
 
+def test_predict_on_one_or_two_threads_writes_the_same_image(tiny_scene, tmp_path):
+    dates = [str(d) for d in load_scene(tiny_scene).dates]
+    images = []
+    for threads in ("1", "2"):
+        pred = tmp_path / f"t{threads}.tif"
+        res = run(
+            "predict", tiny_scene, "--date", dates[2], "--model", "fsdaf", "--out", pred,
+            "--threads", threads, "--quiet",
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        with rasterio.open(pred) as src:
+            images.append(src.read())
+    np.testing.assert_array_equal(images[0], images[1])
+
+
 def _rmse(pred: Path, truth: Path) -> float:
     """Overall RMSE of two int16 files in reflectance, straight from their stored values."""
     with rasterio.open(pred) as p, rasterio.open(truth) as t:

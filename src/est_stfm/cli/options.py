@@ -29,3 +29,21 @@ Scale = Annotated[
 ]
 Mask = Annotated[Path | None, mask_option()]
 Seed = Annotated[int, typer.Option(help="random seed")]
+Threads = Annotated[
+    int | None,
+    typer.Option(
+        min=1, help="CPU threads for the network and the classic base [default: every core]"
+    ),
+]
+
+
+def use_threads(threads: int | None) -> None:
+    """Run the network (torch) and the classic methods on ``threads`` threads (None: torch's
+    default and every available core)."""
+    from est_stfm.methods.classic.threads import set_threads
+
+    set_threads(threads)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from est_stfm.cli.app import app
-from est_stfm.cli.options import Quiet
+from est_stfm.cli.options import Quiet, Threads, use_threads
 from est_stfm.errors import EstStfmError
 from est_stfm.inference.references import DEFAULT_PAIRS
 from est_stfm.inference.tiles import DEFAULT_HALO, DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling
@@ -72,6 +72,7 @@ def predict(
             "(trained models; needs the scene's coarse_factor)"
         ),
     ] = 0,
+    threads: Threads = None,
     quiet: Quiet = False,
 ) -> None:
     """Predict the fine image at DATE, tile by tile, into a georeferenced GeoTIFF; with several
@@ -82,6 +83,7 @@ def predict(
     from est_stfm.scene import load_scene
 
     check_tiling(tile, overlap, halo)
+    use_threads(threads)
     if model is None:
         from est_stfm.models.pretrained import DEFAULT_MODEL
 

@@ -20,6 +20,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from est_stfm.errors import EstStfmError
+from est_stfm.methods.classic.threads import available_cores, set_threads
 from est_stfm.models import create_model
 from est_stfm.models.checkpoint import load_model, save_model
 from est_stfm.scene import Scene
@@ -79,6 +80,7 @@ def fit(
     runtime = start_runtime()
     try:
         torch.set_num_threads(_threads(cfg, runtime))
+        set_threads(_threads(cfg, runtime))  # the base runs done in this process
         stacks = _load_stacks(scenes, cfg)
         model = _starting_model(cfg, stacks[0].shape[0], runtime)
         splits = [
@@ -174,10 +176,7 @@ def _threads(cfg: FitConfig, runtime: Runtime) -> int:
     """CPU threads for this process: the config's, else its share of the available cores."""
     if cfg.threads:
         return cfg.threads
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
+    cores = available_cores()
     return max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", runtime.world_size))))
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from est_stfm.io.atomic import atomic_target
+from est_stfm.methods.classic.threads import set_threads
 from est_stfm.training.samples import SceneStack, ordered_pairs
 
 
@@ -120,6 +121,7 @@ _FORKED: list[tuple[SceneStack, str]] = []
 def _shift_task(task: tuple[dt.date, dt.date, Path]) -> None:
     ref, tgt, path = task
     stack, base = _FORKED[0]
+    set_threads(1)  # the processes share the cores: one thread each
     _save_shift(path, _base_shift(stack, base, ref, tgt))
 
 

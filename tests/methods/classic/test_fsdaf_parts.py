@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from est_stfm.methods.classic import similar
 from est_stfm.methods.classic.coarse import CoarseGrid, block_means
 from est_stfm.methods.classic.similar import most_similar_mean, similar_mean
+from est_stfm.methods.classic.threads import available_cores, get_threads, set_threads
 from est_stfm.methods.classic.unmixing import purest_unmixing
 
 
@@ -134,3 +136,21 @@ def test_a_crop_with_the_radius_equals_the_whole_image_inside(kind):
     whole = run(fine, values)
     crop = run(fine[:, 5:35, 5:31], values[:, 5:35, 5:31])
     np.testing.assert_allclose(crop[:, 5:-5, 5:-5], whole[:, 10:30, 10:26], atol=1e-6)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_most_similar_mean_on_threads_equals_one_thread(monkeypatch, threads):
+    # small strips (a few rows each), so the rows are split between the threads
+    monkeypatch.setattr(similar, "WORK", 26 * 13 * 13 * 4)
+    fine, values = _random((3, 30, 26), 5), _random((3, 30, 26), 6)
+    thresholds = fine.reshape(3, -1).std(1) * 2 / 4
+    try:
+        set_threads(1)
+        one = most_similar_mean(fine, values, 6, 20, thresholds)
+        set_threads(threads)
+        assert get_threads() == threads
+        many = most_similar_mean(fine, values, 6, 20, thresholds)
+    finally:
+        set_threads(None)
+    np.testing.assert_array_equal(many, one)
+    assert get_threads() == available_cores()
