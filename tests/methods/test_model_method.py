@@ -9,7 +9,7 @@ from est_stfm.datasets.degrade import degrade_to_coarse
 from est_stfm.datasets.synthetic import synthetic_series
 from est_stfm.methods.classic import Fsdaf
 from est_stfm.methods.consistency import Consistent
-from est_stfm.methods.model import ModelMethod
+from est_stfm.methods.model import NETWORK_CONTEXT, ModelMethod
 from est_stfm.methods.registry import classic_by_name
 from est_stfm.models import create_model
 
@@ -52,3 +52,28 @@ def test_a_trained_network_sees_the_valid_mask():
     b = method.predict_pairs(pair, coarse[1], cloud)
     assert np.isfinite(a).all() and np.isfinite(b).all()
     assert np.abs(a - b).max() > 0  # the mask changed what the network saw
+
+
+def test_with_a_core_the_network_sees_only_the_core_and_its_context():
+    fine, coarse = _pairs()
+    torch.manual_seed(0)
+    model = create_model("est-stfm-any-tiny")
+    torch.nn.init.normal_(model.head.weight, std=0.05)
+    base = classic_by_name("naive-change")  # one pair: F1 + C2 - C1, pixel by pixel
+    method = ModelMethod(model, base=base)
+    pairs = [(coarse[0], fine[0])]
+    valid = [np.ones((SIZE, SIZE), dtype=bool)]
+    core = (slice(20, 40), slice(0, 30))  # the network sees rows 4-56, columns 0-46
+    rows, cols = slice(20 - NETWORK_CONTEXT, 40 + NETWORK_CONTEXT), slice(0, 30 + NETWORK_CONTEXT)
+    got = method.predict_pairs(pairs, coarse[1], valid, core=core)
+    crop = method.predict_pairs(
+        [(c[:, rows, cols], f[:, rows, cols]) for c, f in pairs],
+        coarse[1][:, rows, cols],
+        [v[rows, cols] for v in valid],
+    )
+    np.testing.assert_array_equal(got[:, rows, cols], crop)
+    outside = base.predict_pairs(pairs, coarse[1], valid)
+    np.testing.assert_array_equal(got[:, :4], outside[:, :4])
+    np.testing.assert_array_equal(got[:, :, 46:], outside[:, :, 46:])
+    whole = method.predict_pairs(pairs, coarse[1], valid)
+    assert np.abs(got[:, core[0], core[1]] - whole[:, core[0], core[1]]).max() > 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio.windows import Window
 from tqdm import tqdm
 
 from est_stfm.inference.check import checked
@@ -17,12 +18,14 @@ from est_stfm.inference.tiles import (
     DEFAULT_HALO,
     DEFAULT_OVERLAP,
     DEFAULT_TILE,
+    Core,
     predict_tiled,
     tile_rows,
 )
 from est_stfm.io import read_grid
 from est_stfm.io.geotiff import streamed_geotiff
 from est_stfm.methods import Method
+from est_stfm.methods.model import ModelMethod
 from est_stfm.scene import Scene
 from est_stfm.scene.dates import DateLike
 
@@ -62,13 +65,19 @@ class Written(Prediction):
 
 
 def fuse_window(
-    scene: Scene, date: dt.date, references: tuple[dt.date, ...], method: Method, window=None
+    scene: Scene,
+    date: dt.date,
+    references: tuple[dt.date, ...],
+    method: Method,
+    window: Window | None = None,
+    core: Core | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(image, valid)`` of ``date`` over ``window`` (None: the whole scene); a pixel is valid
-    where the target's coarse image and at least one reference pair are."""
+    where the target's coarse image and at least one reference pair are. ``core``: see
+    :func:`fuse_arrays`."""
     target = scene.read_coarse(date, window)
     pairs = [(scene.read_fine(ref, window), scene.read_coarse(ref, window)) for ref in references]
-    return fuse_arrays(method, target, pairs)
+    return fuse_arrays(method, target, pairs, core)
 
 
 Read = tuple[np.ndarray, np.ndarray]
@@ -76,13 +85,19 @@ Read = tuple[np.ndarray, np.ndarray]
 
 
 def fuse_arrays(
-    method: Method, target: Read, pairs: Sequence[tuple[Read, Read]]
+    method: Method, target: Read, pairs: Sequence[tuple[Read, Read]], core: Core | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(image, valid)`` from the target's coarse read and each reference's ``(fine, coarse)``
-    reads (the arithmetic of :func:`fuse_window`, for callers that read the inputs once)."""
+    reads (the arithmetic of :func:`fuse_window`, for callers that read the inputs once).
+    ``core``: the only pixels that must be right (a tile inside its halo): a network then runs
+    on them and its own context only, its base on everything (see :class:`ModelMethod`)."""
     c2, cv2 = target
     valids = [v1 & cv1 & cv2 for (_, v1), (_, cv1) in pairs]
-    image = method.predict_pairs([(c1, f1) for (f1, _), (c1, _) in pairs], c2, valids)
+    arrays = [(c1, f1) for (f1, _), (c1, _) in pairs]
+    if isinstance(method, ModelMethod):
+        image = method.predict_pairs(arrays, c2, valids, core=core)
+    else:
+        image = method.predict_pairs(arrays, c2, valids)
     return np.asarray(image, dtype=np.float32), np.logical_or.reduce(valids)
 
 
@@ -132,7 +147,7 @@ def predict_to_file(
         ) as writer,
     ):
         n = predict_tiled(
-            lambda window: fuse_window(scene, date, references, method, window),
+            lambda window, core: fuse_window(scene, date, references, method, window, core),
             writer,
             tile=tile,
             overlap=overlap,

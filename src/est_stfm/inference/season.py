@@ -33,6 +33,7 @@ from est_stfm.inference.tiles import (
     DEFAULT_HALO,
     DEFAULT_OVERLAP,
     DEFAULT_TILE,
+    Core,
     predict_tiled_many,
     tile_rows,
 )
@@ -144,16 +145,18 @@ def _tile_reader(
     dates: Sequence[dt.date],
     references: Mapping[dt.date, tuple[dt.date, ...]],
     method: Method,
-) -> Callable[[Window], list[tuple[Any, Any]]]:
+) -> Callable[[Window, Core], list[tuple[Any, Any]]]:
     """``read(window)``: every date's ``(image, valid)``, each reference pair read once."""
     needed = sorted({r for d in dates for r in references[d]})
 
-    def predict_windows(window: Window) -> list[tuple[Any, Any]]:
+    def predict_windows(window: Window, core: Core) -> list[tuple[Any, Any]]:
         pairs: dict[dt.date, tuple[Read, Read]] = {
             ref: (scene.read_fine(ref, window), scene.read_coarse(ref, window)) for ref in needed
         }
         return [
-            fuse_arrays(method, scene.read_coarse(d, window), [pairs[r] for r in references[d]])
+            fuse_arrays(
+                method, scene.read_coarse(d, window), [pairs[r] for r in references[d]], core
+            )
             for d in dates
         ]
 

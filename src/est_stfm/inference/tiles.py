@@ -111,8 +111,10 @@ def tile_rows(height: int, width: int, tile: int, overlap: int) -> list[list[Til
     ]
 
 
-PredictWindow = Callable[[Window], tuple[np.ndarray, np.ndarray]]
-PredictWindows = Callable[[Window], Sequence[tuple[np.ndarray, np.ndarray]]]
+Core = tuple[slice, slice]
+"""Rows and columns of a tile's own pixels inside the window read for it (the rest is halo)."""
+PredictWindow = Callable[[Window, Core], tuple[np.ndarray, np.ndarray]]
+PredictWindows = Callable[[Window, Core], Sequence[tuple[np.ndarray, np.ndarray]]]
 
 
 def predict_tiled(
@@ -126,11 +128,12 @@ def predict_tiled(
 ) -> int:
     """Predict a scene tile by tile and stream it to ``writer``; returns the number of tiles.
 
-    ``predict_window(window)`` returns ``(reflectance (bands, h, w), valid (h, w))`` for a window
-    of the scene. ``progress(n)`` is called after each tile.
+    ``predict_window(window, core)`` returns ``(reflectance (bands, h, w), valid (h, w))`` for a
+    window of the scene; only its ``core`` (the tile without its halo) is kept, so a method may
+    leave the halo's pixels approximate. ``progress(n)`` is called after each tile.
     """
     return predict_tiled_many(
-        lambda window: [predict_window(window)],
+        lambda window, core: [predict_window(window, core)],
         [writer],
         tile=tile,
         overlap=overlap,
@@ -165,7 +168,8 @@ def predict_tiled_many(
 ) -> int:
     """:func:`predict_tiled` for several outputs on one grid (e.g. several dates): each tile's
     inputs are read once, ``predict_windows(window)`` returns one ``(reflectance, valid)`` per
-    writer, and every output is blended and streamed exactly as :func:`predict_tiled` does it.
+    writer (from the same ``core``), and every output is blended and streamed exactly as
+    :func:`predict_tiled` does it.
     Memory: one row buffer per writer. Returns the number of tiles."""
     grid = writers[0].grid
     height, width = grid.height, grid.width
@@ -180,9 +184,9 @@ def predict_tiled_many(
         b0, h = r0 - top, r1 - r0
         for t in row:
             window, (dr, dc) = t.read_window(halo, height, width)
-            outputs = predict_windows(window)
             (c0, c1), weight = t.cols, t.weight
             w = c1 - c0
+            outputs = predict_windows(window, (slice(dr, dr + h), slice(dc, dc + w)))
             for buf, (image, valid) in zip(buffers, outputs, strict=True):
                 buf.acc[:, b0 : b0 + h, c0:c1] += image[:, dr : dr + h, dc : dc + w] * weight
                 buf.valid[b0 : b0 + h, c0:c1] &= valid[dr : dr + h, dc : dc + w]

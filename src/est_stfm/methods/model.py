@@ -11,6 +11,19 @@ import torch
 from est_stfm.methods.base import Method, Pair, PairwiseMethod, blend_predictions
 from est_stfm.models.apply import band_agnostic, fused
 
+NETWORK_CONTEXT = 16
+"""Pixels of context a network is given around the pixels it must predict (a tile's core)."""
+
+
+def _grown(core: tuple[slice, slice], shape: tuple[int, ...]) -> tuple[slice, slice]:
+    """``core`` (two slices with explicit bounds) grown by :data:`NETWORK_CONTEXT` on every
+    side, clipped to ``shape`` (H, W)."""
+    grown = [
+        slice(max(0, s.start - NETWORK_CONTEXT), min(n, s.stop + NETWORK_CONTEXT))
+        for s, n in zip(core, shape, strict=True)
+    ]
+    return grown[0], grown[1]
+
 
 class ModelMethod(PairwiseMethod):
     """A trained network used as a fusion method (whole image in one forward pass, no grad).
@@ -49,14 +62,35 @@ class ModelMethod(PairwiseMethod):
         return self.correct(c1, f1, c2, base, None)
 
     def predict_pairs(
-        self, pairs: Sequence[Pair], c2: np.ndarray, valid: Sequence[np.ndarray]
+        self,
+        pairs: Sequence[Pair],
+        c2: np.ndarray,
+        valid: Sequence[np.ndarray],
+        core: tuple[slice, slice] | None = None,
     ) -> np.ndarray:
-        """Each pair's network on the base of all pairs, blended per pixel."""
+        """Each pair's network on the base of all pairs, blended per pixel.
+
+        ``core``: only these rows and columns must be right (a tile inside the halo its base
+        needs): the base still runs on the whole arrays, the network only on the core and
+        :data:`NETWORK_CONTEXT` pixels around it; outside that, the base (or F1 + C2 - C1) is
+        returned. A base with a wide halo (FSDAF + consistency: 140 px) then no longer makes
+        the network's tiles 2-3 times larger than the tiles kept."""
         base = None if self.base is None else self.base.predict_pairs(pairs, c2, valid)
+        rows, cols = (slice(None), slice(None)) if core is None else _grown(core, c2.shape[1:])
+        sub_pairs = [(c1[:, rows, cols], f1[:, rows, cols]) for c1, f1 in pairs]
+        sub_valid = [v[rows, cols] for v in valid]
+        sub_c2, sub_base = c2[:, rows, cols], None if base is None else base[:, rows, cols]
         preds = [
-            self.correct(c1, f1, c2, base, v) for (c1, f1), v in zip(pairs, valid, strict=True)
+            self.correct(c1, f1, sub_c2, sub_base, v)
+            for (c1, f1), v in zip(sub_pairs, sub_valid, strict=True)
         ]
-        return blend_predictions(preds, pairs, c2, valid)
+        sub = blend_predictions(preds, sub_pairs, sub_c2, sub_valid)
+        if core is None:
+            return sub
+        c1, f1 = pairs[0]
+        out = np.array(f1 + c2 - c1 if base is None else base, dtype=np.float32)
+        out[:, rows, cols] = sub
+        return out
 
     @torch.no_grad()
     def correct(

@@ -107,20 +107,35 @@ def _most_similar_slow(fine, values, radius, count, thresholds, i, j):
     return (flat * weight).sum(1) / weight.sum()
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("low", [0.02, -0.5])  # reflectance, and NDVI-like negative values
-def test_most_similar_mean_matches_the_per_pixel_selection(low):
+def test_most_similar_mean_matches_the_per_pixel_selection(low, compiled):
     fine, values = _random((3, 30, 26), 1, low), _random((3, 30, 26), 2, -0.1, 0.1)
     thresholds = fine.reshape(3, -1).std(1) * 2 / 4
-    out = most_similar_mean(fine, values, 6, 20, thresholds)
+    out = most_similar_mean(fine, values, 6, 20, thresholds, compiled=compiled)
     for i, j in [(0, 0), (5, 7), (29, 25), (15, 0), (12, 13)]:
         slow = _most_similar_slow(fine, values, 6, 20, thresholds, i, j)
         np.testing.assert_allclose(out[:, i, j], slow, atol=1e-6)
 
 
-def test_most_similar_mean_without_candidates_keeps_the_value():
+@pytest.mark.parametrize("compiled", [True, False])
+def test_most_similar_mean_without_candidates_keeps_the_value(compiled):
     fine, values = _random((2, 12, 12), 1), _random((2, 12, 12), 2)
-    out = most_similar_mean(fine, values, 3, 20, np.zeros(2))  # a zero threshold: none similar
+    zero = np.zeros(2)  # a zero threshold: nothing is similar
+    out = most_similar_mean(fine, values, 3, 20, zero, compiled=compiled)
     np.testing.assert_array_equal(out, values)
+
+
+@pytest.mark.parametrize("kind", ["continuous", "blocks"])
+def test_the_compiled_filter_chooses_as_the_array_version(kind):
+    fine, values = _random((4, 40, 33), 7, -0.3), _random((4, 40, 33), 8, -0.1, 0.1)
+    if kind == "blocks":  # 5 x 5 blocks of two values: equal keys, the earlier neighbour wins
+        blocks = (np.arange(40)[:, None] // 5 + np.arange(33)[None, :] // 5) % 2
+        fine = np.stack([0.2 + 0.1 * b * blocks for b in range(1, 5)]).astype(np.float32)
+    thresholds = fine.reshape(4, -1).std(1) * 2 / 4
+    arrays = most_similar_mean(fine, values, 7, 20, thresholds, compiled=False)
+    compiled = most_similar_mean(fine, values, 7, 20, thresholds)
+    np.testing.assert_allclose(compiled, arrays, rtol=0, atol=2e-7)
 
 
 @pytest.mark.parametrize("kind", ["most", "all"])
@@ -138,18 +153,19 @@ def test_a_crop_with_the_radius_equals_the_whole_image_inside(kind):
     np.testing.assert_allclose(crop[:, 5:-5, 5:-5], whole[:, 10:30, 10:26], atol=1e-6)
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("threads", [2, 3])
-def test_most_similar_mean_on_threads_equals_one_thread(monkeypatch, threads):
+def test_most_similar_mean_on_threads_equals_one_thread(monkeypatch, threads, compiled):
     # small strips (a few rows each), so the rows are split between the threads
     monkeypatch.setattr(similar, "WORK", 26 * 13 * 13 * 4)
     fine, values = _random((3, 30, 26), 5), _random((3, 30, 26), 6)
     thresholds = fine.reshape(3, -1).std(1) * 2 / 4
     try:
         set_threads(1)
-        one = most_similar_mean(fine, values, 6, 20, thresholds)
+        one = most_similar_mean(fine, values, 6, 20, thresholds, compiled=compiled)
         set_threads(threads)
         assert get_threads() == threads
-        many = most_similar_mean(fine, values, 6, 20, thresholds)
+        many = most_similar_mean(fine, values, 6, 20, thresholds, compiled=compiled)
     finally:
         set_threads(None)
     np.testing.assert_array_equal(many, one)

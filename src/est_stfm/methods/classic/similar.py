@@ -97,28 +97,41 @@ def _strip_keys(
 def _smallest(key: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Columns of the ``count`` smallest finite entries of each row of ``key`` ``(N, K)``
     (``count < K``), ``(N, count)`` in column order, and whether each slot is used (a row with
-    fewer finite entries leaves slots unused; of entries tied with the last one, the first
-    columns are taken). A value partition finds each row's ``count``-th smallest key; the
-    entries up to it are then found in one pass (cheaper than an index partition)."""
+    fewer finite entries leaves slots unused). Every entry below the ``count``-th smallest key
+    is taken; of the entries equal to it, the first columns. A value partition finds each
+    row's ``count``-th smallest key; the entries are then found in one pass (cheaper than an
+    index partition)."""
     n, k = key.shape
     kth = np.partition(key, count - 1, axis=-1)[:, count - 1 : count]
     np.minimum(kth, np.finfo(np.float32).max, out=kth)  # an infinite key is never taken
-    flat = np.flatnonzero(key <= kth)
+    below = key < kth
+    tied = key == kth
+    if (tied.sum(1) <= 1).all():  # no ties: at most count entries per row
+        take = below | tied
+    else:
+        room = count - below.sum(1, keepdims=True)
+        take = below | (tied & (np.cumsum(tied, axis=1) <= room))
+    flat = np.flatnonzero(take)
     rows, cols = np.divmod(flat, k)
     counts = np.bincount(rows, minlength=n)
     if (counts == count).all():
         return cols.reshape(n, count), np.ones((n, count), dtype=bool)
     slot = np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows]
-    keep = slot < count
     chosen = np.zeros((n, count), dtype=np.int64)
     used = np.zeros((n, count), dtype=bool)
-    chosen[rows[keep], slot[keep]] = cols[keep]
-    used[rows[keep], slot[keep]] = True
+    chosen[rows, slot] = cols
+    used[rows, slot] = True
     return chosen, used
 
 
 def most_similar_mean(
-    fine: np.ndarray, values: np.ndarray, radius: int, count: int, thresholds: np.ndarray
+    fine: np.ndarray,
+    values: np.ndarray,
+    radius: int,
+    count: int,
+    thresholds: np.ndarray,
+    *,
+    compiled: bool = True,
 ) -> np.ndarray:
     """``(bands, H, W)`` weighted mean of ``values`` over each pixel's ``count`` most similar
     neighbours, as the FSDAF authors' code selects them.
@@ -131,6 +144,10 @@ def most_similar_mean(
     ranked by ``(s + 1e-5)(10 + d / radius)`` (``d`` the distance in pixels: a tie-breaker) and
     the first ``count`` weighted ``1 / ((1 + d / radius)(s + 1))``. A pixel without candidates
     (a zero threshold) takes its own value. ``thresholds``: ``(bands,)``.
+
+    ``compiled``: run the numba kernel (:mod:`~est_stfm.methods.classic.similar_compiled`),
+    else the array version below (the reference it is tested against, same neighbours chosen).
+    Both use :func:`~est_stfm.methods.classic.threads.get_threads` threads.
     """
     bands, h, w = fine.shape
     r = radius
@@ -139,15 +156,22 @@ def most_similar_mean(
     with np.errstate(divide="ignore", invalid="ignore"):  # a zero threshold: nothing similar
         scaled = (fine / thresholds).astype(np.float32)
         factors = (thresholds / (np.abs(fine) + np.float32(1e-8))).astype(np.float32)
-    windows = sliding_window_view(pad(scaled, r, value=np.nan), k, axis=2)
+    padded = pad(scaled, r, value=np.nan)
     values_pad = pad(values.astype(np.float32), r)
     oy, ox = np.divmod(np.arange(k * k), k)
     distance = np.hypot(oy - r, ox - r).astype(np.float32)
     rank_factor = np.float32(10) + distance / np.float32(r)
     spread = np.float32(1) + distance / np.float32(r)
-    out = np.empty((bands, h, w), dtype=np.float32)
     pick = min(count, k * k)
     workers = min(get_threads(), h)
+    if compiled:
+        from est_stfm.methods.classic.similar_compiled import compiled_most_similar_mean
+
+        values32 = np.ascontiguousarray(values, dtype=np.float32)
+        arrays = (padded, scaled, factors, values_pad, values32)
+        return compiled_most_similar_mean(*arrays, r, pick, rank_factor, spread, workers)
+    windows = sliding_window_view(padded, k, axis=2)
+    out = np.empty((bands, h, w), dtype=np.float32)
     strip = max(1, WORK // (w * k * k * workers))  # every worker holds one strip at a time
 
     def fill(y0: int) -> None:
