@@ -49,7 +49,8 @@ from est_stfm.benchmark.report import (
     results_markdown,
     summary_markdown,
 )
-from est_stfm.benchmark.results import Row, results_csv, rows_from_csv
+from est_stfm.benchmark.results import Row, results_csv
+from est_stfm.benchmark.resume import Previous, previous_rows
 from est_stfm.errors import EstStfmError, format_error
 from est_stfm.evaluation.cluster import cluster_agreement
 from est_stfm.evaluation.compare import read_reflectance
@@ -365,24 +366,13 @@ def run_benchmark(
     out.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out / "results.csv", out / "results.md"
     rows: list[Row] = []
-    done: dict[tuple[str, str], Row] = {}
-    kept: list[Row] = []  # rows this run does not produce: other methods', other cases'
     case_ids = {c.id for c, _ in planned}
-    if resume and csv_path.is_file():
-        previous = rows_from_csv(csv_path)
-        done = {
-            (r.case, r.method): r for r in previous if r.ok or r.status.startswith("skipped: needs")
-        }
-        selected = {m.id for m in chosen}
+    chosen_ids = {m.id for m in chosen}
+    previous = Previous()
+    if resume:
         known = {m.id for m in protocol.methods}
-        in_protocol = {c.id for c, _ in plans}
-        kept = [
-            r
-            for r in previous
-            if r.method in known
-            and r.case in in_protocol
-            and (r.method not in selected or r.case not in case_ids)
-        ]
+        previous = previous_rows(csv_path, known, {c.id for c, _ in plans}, chosen_ids, case_ids)
+    done, kept = previous.done, previous.kept
     start = time.perf_counter()
     env = {**environment(), "load average at start": load_average()}
     cases = [c for c, _ in planned]
@@ -395,13 +385,8 @@ def run_benchmark(
     def write() -> None:
         env["at the end"] = load_average()
         info.seconds = time.perf_counter() - start
-        reached = {(r.case, r.method) for r in rows}
-        chosen_ids = {m.id for m in chosen}
-        waiting = [  # finished before, not reached yet: kept if this run is interrupted
-            r
-            for key, r in done.items()
-            if key not in reached and r.method in chosen_ids and r.case in case_ids
-        ]
+        # finished before, not reached yet: kept if this run is interrupted
+        waiting = previous.waiting({(r.case, r.method) for r in rows}, chosen_ids, case_ids)
         every = _in_order([*rows, *kept, *waiting], [c.id for c in listed], protocol)
         atomic_write_text(csv_path, results_csv(every))
         atomic_write_text(md_path, results_markdown(every, info))
