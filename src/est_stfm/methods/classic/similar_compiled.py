@@ -2,14 +2,14 @@
 :func:`~est_stfm.methods.classic.similar.most_similar_mean`, pixel by pixel.
 
 The array version computes, for every pixel, the relative spectral distance to all
-``(2 r + 1)^2`` window neighbours in every band (1,681 for FSDAF's 41 x 41 window), then
-partitions them. Here each pixel walks its window once: a neighbour is dropped at the first band
-that differs by the threshold or more (most are, after one or two bands), and the ``count``
-best candidates are kept in a small sorted list (ties: the earlier neighbour in row-major order,
-as the array version takes them). The arithmetic is float32 in the array version's order, so
-the same neighbours are chosen; the weighted sums may differ in the last bit (summation order).
-Rows are shared among threads (``prange``) when asked.
-"""
+``(2 r + 1)^2`` window neighbours in every band (1,681 for FSDAF's 41 x 41 window) as arrays
+of the whole strip, then partitions them. Here each pixel works through its window one row at a
+time: the row's largest scaled difference and relative distance in every band (short loops the
+compiler vectorises), then the similar neighbours of the row go into a small sorted list of the
+``count`` best (equal keys: the earlier neighbour in row-major order, as the array version takes
+them). The arithmetic is float32 in the array version's order, so the same neighbours are
+chosen; the weighted sums may differ in the last bit (summation order). Rows of pixels are
+shared among threads (``prange``) when asked."""
 
 from __future__ import annotations
 
@@ -43,22 +43,29 @@ def _filter(
         keys = np.empty(count, np.float32)
         cols = np.empty(count, np.int64)
         chosen = np.empty(count, np.int64)
+        worst = np.empty(k, np.float32)
+        score = np.empty(k, np.float32)
         for x in range(w):
             m = 0
             for dy in range(k):
+                # one window row at a time, every band (loops the compiler vectorises): the
+                # largest scaled difference and the relative distance of each neighbour
+                centre, factor = scaled[0, y, x], factors[0, y, x]
                 for dx in range(k):
-                    score = np.float32(0.0)
-                    similar = True
-                    for b in range(bands):
-                        d = abs(padded[b, y + dy, x + dx] - scaled[b, y, x])
-                        if not d < one:  # NaN (outside the image) is never similar
-                            similar = False
-                            break
-                        score += d * factors[b, y, x]
-                    if not similar:
+                    d = abs(padded[0, y + dy, x + dx] - centre)
+                    worst[dx] = d
+                    score[dx] = d * factor
+                for b in range(1, bands):
+                    centre, factor = scaled[b, y, x], factors[b, y, x]
+                    for dx in range(k):
+                        d = abs(padded[b, y + dy, x + dx] - centre)
+                        worst[dx] = max(worst[dx], d)  # outside the image every band is NaN
+                        score[dx] += d * factor
+                for dx in range(k):
+                    if not worst[dx] < one:  # NaN (outside the image) is never similar
                         continue
                     j = dy * k + dx
-                    key = (score + _TIE) * rank_factor[j]
+                    key = (score[dx] + _TIE) * rank_factor[j]
                     if m == count and not key < keys[m - 1]:
                         continue
                     i = m if m < count else count - 1  # the last slot is dropped when full
