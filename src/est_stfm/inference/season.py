@@ -146,7 +146,8 @@ def _tile_reader(
     references: Mapping[dt.date, tuple[dt.date, ...]],
     method: Method,
 ) -> Callable[[Window, Core], list[tuple[Any, Any]]]:
-    """``read(window)``: every date's ``(image, valid)``, each reference pair read once."""
+    """``read(window, core)``: every date's ``(image, valid)``, each reference pair read once
+    (``core``: the tile inside the window, see :func:`~est_stfm.inference.predict.fuse_arrays`)."""
     needed = sorted({r for d in dates for r in references[d]})
 
     def predict_windows(window: Window, core: Core) -> list[tuple[Any, Any]]:

@@ -167,7 +167,7 @@ def predict_tiled_many(
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """:func:`predict_tiled` for several outputs on one grid (e.g. several dates): each tile's
-    inputs are read once, ``predict_windows(window)`` returns one ``(reflectance, valid)`` per
+    inputs are read once, ``predict_windows(window, core)`` returns one ``(reflectance, valid)`` per
     writer (from the same ``core``), and every output is blended and streamed exactly as
     :func:`predict_tiled` does it.
     Memory: one row buffer per writer. Returns the number of tiles."""
