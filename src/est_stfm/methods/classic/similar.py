@@ -9,8 +9,8 @@ neighbours, the last step of FSDAF (and the idea behind STARFM's candidates).
 A neighbour is *similar* when it differs from the centre by less than the band's threshold in
 every band. The array versions loop over window rows or offsets and handle whole rows of
 pixels at once. :func:`most_similar_mean` (90 % of an FSDAF run in its array version) runs
-compiled by default (:mod:`~est_stfm.methods.classic.similar_compiled`: 2.5x faster on one
-core, 5x on two threads, for a 576 x 576 x 6 image); its array version is the reference the
+compiled by default (:mod:`~est_stfm.methods.classic.similar_compiled`: 8x faster on one
+core, 16x on two threads, for a 576 x 576 x 6 image); its array version is the reference the
 tests hold it to, and shares its strips of rows among threads too (numpy releases the GIL in
 the array operations: 1.7x on two cores). Threads:
 :func:`~est_stfm.methods.classic.threads.get_threads`; the result does not depend on them.
