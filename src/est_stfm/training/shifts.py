@@ -3,7 +3,7 @@
 A model that corrects a classic method (``fsdaf+consistency``, ...) is trained on that
 method's prediction of each pair, precomputed once per pair here and kept as ``.npy`` files
 (mapped for a stack on disk) in a cache folder, so a resumed run reads them back. A classic
-base takes seconds to minutes per pair (FSDAF + consistency: 64 s for one 2040 x 1720 x 6 pair
+base takes seconds to minutes per pair (FSDAF + consistency: 49 s for one 2040 x 1720 x 6 pair
 on one core), so the missing pairs are computed in parallel processes when asked.
 """
 
