@@ -79,8 +79,9 @@ def fit(
     scenes = _scene_list(scene, cfg)
     runtime = start_runtime()
     try:
-        torch.set_num_threads(_threads(cfg, runtime))
-        set_threads(_threads(cfg, runtime))  # the base runs done in this process
+        cores = _threads(cfg, runtime)
+        torch.set_num_threads(cores)
+        set_threads(cores)  # the base runs done in this process
         stacks = _load_stacks(scenes, cfg)
         model = _starting_model(cfg, stacks[0].shape[0], runtime)
         splits = [
@@ -89,7 +90,7 @@ def fit(
         if untestable(cfg, splits):  # nothing is trained or validated: no base runs either
             splits = [Split("none", split.train_pairs) for split in splits]
         else:
-            cores, show = _threads(cfg, runtime), progress and runtime.is_main
+            show = progress and runtime.is_main
             _add_shifts(stacks, splits, cfg.base, out_dir / BASE_CACHE, cores, show)
         dataset, per_epoch = _patches(cfg, stacks, splits, runtime)
         validator = Validator(stacks, splits, runtime.device)
