@@ -186,6 +186,7 @@ def train_run(args: argparse.Namespace) -> None:
         model="est-stfm-any-tiny",
         init=args.init,
         anchor_weight=0.0,
+        ema_decay=0.0,  # the last weights are kept: no average (LoopSetup.average unset)
         base=args.base,
         minutes=args.minutes,
         patch_size=args.patch,

@@ -10,6 +10,7 @@ interrupted run left in its output directory.
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ from est_stfm.training.loop import (
     TrainState,
     Weights,
     anchor_weight,
+    ema_decay,
     train,
     write_train_log,
 )
@@ -110,6 +112,7 @@ def fit(
             progress=progress,
             on_step=on_step,
             anchor=_anchor(cfg, model),
+            average=copy.deepcopy(model) if ema_decay(cfg) > 0 else None,
         )
         state, best = _starting_point(setup, saved)
         if not untestable(cfg, splits):
@@ -279,6 +282,9 @@ def _starting_point(setup: LoopSetup, saved: SavedState | None) -> tuple[TrainSt
     if saved is not None:
         parts, info = saved
         setup.model.load_state_dict(parts["model"])
+        if setup.average is not None:
+            # a state saved before the run kept an average starts it at the current weights
+            setup.average.load_state_dict(parts["average"] or parts["model"])
         setup.optimizer.load_state_dict(parts["opt"])
         torch.set_rng_state(parts["rng"])
         return TrainState.from_json(info["loop"]), parts["best"]

@@ -5,14 +5,16 @@
   coarse_consistency`) where the scene's ``coarse_factor`` is known; band-agnostic networks in
   each band's normalised units; from ``init`` weights, plus the L2-SP pull toward them
   (``anchor_weight``).
+* **Weight average** (``ema_decay``, on by default from ``init``): an exponential moving average
+  of the weights follows the steps; it is what validation scores and what is kept and saved.
 * **Schedule**: AdamW; a linear warm-up of ``warmup_steps``, then either cosine decay to zero over
   the run, where the run's progress is the larger of (elapsed time / ``minutes``) and
   (step / step budget of ``epochs``), or (``plateau``) halving after every 2 epochs without a
   better validation score. An epoch is as many steps as it takes to cover every training pair's
   area once in expectation.
 * **Best weights** (:mod:`~est_stfm.training.validate`): after each epoch the validation score
-  decides whether the weights become the best; training stops after ``patience`` epochs
-  without improvement.
+  decides whether the weights (their average, when kept) become the best; training stops
+  after ``patience`` epochs without improvement.
 * **Checkpoints**: the full state (:mod:`~est_stfm.training.state`, with :class:`TrainState` as
   its counters) is written atomically after every epoch and every :data:`CHECKPOINT_SECONDS`
   within one. Samples depend only on (seed, epoch, index), so with ``epochs`` as the budget a
@@ -44,7 +46,7 @@ from est_stfm.errors import EstStfmError
 from est_stfm.io.atomic import atomic_write_text
 from est_stfm.models.agnostic import band_stats
 from est_stfm.models.apply import band_agnostic, fused
-from est_stfm.training.config import ANCHOR_WEIGHT, FitConfig
+from est_stfm.training.config import ANCHOR_WEIGHT, EMA_DECAY, FitConfig
 from est_stfm.training.distributed import Runtime, agree
 from est_stfm.training.losses import coarse_consistency, fusion_loss
 from est_stfm.training.samples import PatchDataset
@@ -138,6 +140,13 @@ class LoopSetup:
     """Called with the step count after every optimiser step (tests use it)."""
     anchor: list[torch.Tensor] | None = None
     """The starting weights (``init``) the L2-SP term pulls toward, parameter by parameter."""
+    average: torch.nn.Module | None = None
+    """A copy of ``model`` holding the moving average of its weights (``ema_decay``); None: off."""
+
+    @property
+    def kept(self) -> torch.nn.Module:
+        """The module whose weights are validated and kept: the average, else ``model``."""
+        return self.average if self.average is not None else self.model
 
     @property
     def max_steps(self) -> int | None:
@@ -155,6 +164,22 @@ def anchor_weight(cfg: FitConfig) -> float:
     if cfg.anchor_weight is not None:
         return cfg.anchor_weight
     return ANCHOR_WEIGHT if cfg.init else 0.0
+
+
+def ema_decay(cfg: FitConfig) -> float:
+    """The weight-average decay of a run (:attr:`FitConfig.ema_decay`, resolved; 0: off)."""
+    if cfg.ema_decay is not None:
+        return cfg.ema_decay
+    return EMA_DECAY if cfg.init else 0.0
+
+
+@torch.no_grad()
+def update_average(average: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """One step of the moving average: ``average = decay * average + (1 - decay) * model``, for
+    every floating-point entry of the state dict (parameters and buffers alike)."""
+    mine, theirs = average.state_dict(), model.state_dict()
+    pairs = [(mine[k], v) for k, v in theirs.items() if v.is_floating_point()]
+    torch._foreach_lerp_([a for a, _ in pairs], [v for _, v in pairs], 1.0 - decay)
 
 
 def learning_rate(cfg: FitConfig, step: int, progress: float, plateau_scale: float) -> float:
@@ -262,8 +287,14 @@ class _Run:
         if self.runtime.is_main:
             setup = self.setup
             info = {"config": self.cfg.model_dump(mode="json"), "loop": self.state.to_json()}
+            average = None if setup.average is None else setup.average.state_dict()
             save_train_state(
-                setup.out_dir, setup.model.state_dict(), self.best, setup.optimizer, info
+                setup.out_dir,
+                setup.model.state_dict(),
+                self.best,
+                setup.optimizer,
+                info,
+                average_state=average,
             )
 
     def close(self) -> None:
@@ -345,6 +376,8 @@ class _Run:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if self.setup.average is not None:
+            update_average(self.setup.average, self.setup.model, ema_decay(self.cfg))
         state.epoch_losses.append(loss.item())
         state.step += 1
         state.position += 1
@@ -355,8 +388,9 @@ class _Run:
             self.setup.on_step(state.step)
 
     def _keep_best(self, score: float | None, epoch: int) -> None:
-        """Make the current weights the best if ``score`` beats the best (or nothing validates)."""
-        state, model = self.state, self.setup.model
+        """Make the current weights (their average, when kept) the best if ``score`` beats the
+        best (or nothing validates)."""
+        state, model = self.state, self.setup.kept
         if score is not None and improves(score, state.best_val, state.best_epoch == 0):
             self.best = copy.deepcopy(model.state_dict())
             state.best_val, state.best_epoch = score, epoch
@@ -372,7 +406,7 @@ class _Run:
     def _end_epoch(self, epoch: int) -> None:
         """Validate, keep the best weights, and log the finished ``epoch``."""
         state = self.state
-        score = self.setup.validator.score(self.setup.model)
+        score = self.setup.validator.score(self.setup.kept)
         self._keep_best(score, epoch)
         row = EpochLog(
             epoch=epoch,

@@ -1,7 +1,8 @@
 """The resumable training state: one safetensors file, written atomically, read without pickle.
 
 ``OUT/train_state.safetensors`` holds the model's weights (``model.*``), the best weights so far
-(``best.*``), the optimiser's tensors (``opt.<param index>.<name>``) and torch's random state
+(``best.*``), the moving average of the weights when the run keeps one (``average.*``), the
+optimiser's tensors (``opt.<param index>.<name>``) and torch's random state
 (``rng.torch``); its safetensors metadata holds, as JSON, the optimiser's hyper-parameters and
 the loop's counters (epoch, step, position in the epoch, best score, log rows, elapsed seconds,
 the fit config). The file is written to a temporary name and renamed into place, so a run killed
@@ -36,10 +37,13 @@ def save_train_state(
     best_state: dict[str, torch.Tensor],
     optimizer: torch.optim.Optimizer,
     info: dict[str, Any],
+    average_state: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write the full training state to ``out_dir/train_state.safetensors`` atomically."""
     opt = optimizer.state_dict()
     tensors = {**_tensors("model", model_state), **_tensors("best", best_state)}
+    if average_state is not None:
+        tensors.update(_tensors("average", average_state))
     scalars: dict[str, dict[str, Any]] = {}
     for index, entry in opt["state"].items():
         for name, value in entry.items():
@@ -88,7 +92,8 @@ def load_train_info(path: Path) -> dict[str, Any]:
 
 
 def load_train_state(path: Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
-    """``({"model": ..., "best": ..., "opt": optimiser state dict, "rng": ...}, info)``."""
+    """``({"model": ..., "best": ..., "average": ..., "opt": optimiser state dict, "rng": ...},
+    info)``; ``average`` is empty when the run keeps no moving average."""
     if not path.is_file():
         raise _missing(path)
     try:
@@ -98,7 +103,7 @@ def load_train_state(path: Path) -> tuple[dict[str, dict[str, torch.Tensor]], di
     except (SafetensorError, OSError) as exc:
         raise EstStfmError(f"{path} is not a readable training state ({exc})") from None
     meta = _checked_metadata(path, meta)
-    parts: dict[str, dict[str, torch.Tensor]] = {"model": {}, "best": {}}
+    parts: dict[str, dict[str, torch.Tensor]] = {"model": {}, "best": {}, "average": {}}
     opt_state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         kind, _, rest = key.partition(".")
