@@ -93,6 +93,37 @@ def test_predict_on_one_or_two_threads_writes_the_same_image(tiny_scene, tmp_pat
     np.testing.assert_array_equal(images[0], images[1])
 
 
+def test_predict_strength_scales_the_correction_without_the_check(tiny_scene, tmp_path):
+    target = str(load_scene(tiny_scene).dates[2])
+    images = {}
+    for name, extra in {
+        "base": ["--model", "fsdaf+consistency"],
+        "0": ["--strength", "0"],
+        "0.5": ["--strength", "0.5"],
+        "1": ["--strength", "1"],
+    }.items():
+        pred = tmp_path / f"{name}.tif"
+        res = run("predict", tiny_scene, "--date", target, "--out", pred, "--quiet", *extra)
+        assert res.returncode == 0, res.stderr
+        if name != "base":
+            assert f"x{name} (--strength, unchecked)" in res.stdout
+        with rasterio.open(pred) as src:
+            images[name] = src.read().astype(np.int32)
+    # 0: the base itself (float32 inside the network's method: a stored unit off at most)
+    differ = images["0"] != images["base"]
+    assert np.abs(images["0"] - images["base"]).max() <= 1 and differ.mean() < 0.01
+    assert np.abs(images["1"] - images["0"]).max() > 10  # the network corrects it
+    half = (images["0"] + images["1"]) / 2  # stored values, rounded once more at 0.5
+    assert np.abs(images["0.5"] - half).max() <= 1
+    res = run("predict", tiny_scene, "--date", target, "--out", tmp_path / "f.tif",
+              "--model", "fsdaf", "--strength", "0.5")  # fmt: skip
+    assert_user_error(res, "--strength scales a network's correction", "fsdaf")
+    assert not (tmp_path / "f.tif").exists()
+    res = run("predict", tiny_scene, "--date", target, "--out", tmp_path / "g.tif",
+              "--strength", "1.5")  # fmt: skip
+    assert res.returncode == 2 and not (tmp_path / "g.tif").exists()
+
+
 def _rmse(pred: Path, truth: Path) -> float:
     """Overall RMSE of two int16 files in reflectance, straight from their stored values."""
     with rasterio.open(pred) as p, rasterio.open(truth) as t:

@@ -4,7 +4,7 @@ folder of GeoTIFFs, a data cube and a quick-look figure."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,6 +14,9 @@ from est_stfm.errors import EstStfmError
 from est_stfm.inference.references import DEFAULT_PAIRS
 from est_stfm.inference.tiles import DEFAULT_HALO, DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling
 from est_stfm.io.atomic import check_output_file, check_output_folder
+
+if TYPE_CHECKING:
+    from est_stfm.methods.base import Method
 
 
 @app.command()
@@ -72,6 +75,16 @@ def predict(
             "(trained models; needs the scene's coarse_factor)"
         ),
     ] = 0,
+    strength: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="apply the network's correction of its base at this strength (0: the base, "
+            "1: as trained) instead of the pair check's choice, unchecked; e.g. with one fine "
+            "date, where nothing can be checked [default: the pair check]",
+        ),
+    ] = None,
     threads: Threads = None,
     quiet: Quiet = False,
 ) -> None:
@@ -94,14 +107,15 @@ def predict(
         options: dict[str, Any] = dict(reference=reference, pairs=pairs, tile=tile, halo=halo)
         options.update(overlap=overlap)
         options.update(cog=cog, progress=not quiet)
-        _predict_season(scene, model, out, date or [], dates, cube, quicklook, options)
+        season = (date or [], dates, cube, quicklook)
+        _predict_season(scene, model, strength, out, *season, options)
         return
     target = date[0]
     check_output_file(out)
     if adapt_steps < 0:
         raise EstStfmError(f"--adapt-steps {adapt_steps}: give 0 (off) or a positive number")
     sc = load_scene(scene, hidden_fine=[target])  # the target's fine image is never opened
-    method = resolve_method(model, sc)
+    method = with_strength(resolve_method(model, sc), strength)
     if adapt_steps:
         from est_stfm.inference.adapt import adapt_method
 
@@ -125,9 +139,27 @@ def predict(
     )
 
 
+def with_strength(method: Method, strength: float | None) -> Method:
+    """``method`` with its network's correction at ``strength`` and no pair check (None:
+    unchanged); one-line error for a method without a network correcting a base."""
+    from est_stfm.methods.model import ModelMethod
+
+    if strength is None:
+        return method
+    if not isinstance(method, ModelMethod) or method.base is None:
+        raise EstStfmError(
+            f"--strength scales a network's correction of its base; {method.name} has none: "
+            "leave --strength out, or use the default model or one fitted on a classic base"
+        )
+    scaled = method.with_strength(strength)
+    scaled.name = f"{method.name} x{strength:g} (--strength, unchecked)"
+    return scaled
+
+
 def _predict_season(
     scene: Path,
     model: str,
+    strength: float | None,
     out: Path,
     date: list[str],
     dates: str | None,
@@ -168,8 +200,10 @@ def _predict_season(
     sc = load_scene(scene)
     if span is not None:
         days += coarse_dates_between(sc, *span)
-    method = resolve_method(model, sc)
+    method = with_strength(resolve_method(model, sc), strength)
     model_id = str(Path(model).resolve()) if Path(model).exists() else model
+    if strength is not None:  # a run at another strength is not resumed from
+        model_id += f" x{strength:g}"
     season = predict_season(sc, days, method, out, method_id=model_id, **options)
     fused_now = len(season.written) - len(season.resumed)
     typer.echo(
