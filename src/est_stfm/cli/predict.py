@@ -115,7 +115,7 @@ def predict(
     if adapt_steps < 0:
         raise EstStfmError(f"--adapt-steps {adapt_steps}: give 0 (off) or a positive number")
     sc = load_scene(scene, hidden_fine=[target])  # the target's fine image is never opened
-    method = with_strength(resolve_method(model, sc), strength)
+    method = _at_strength(resolve_method(model, sc), strength)
     if adapt_steps:
         from est_stfm.inference.adapt import adapt_method
 
@@ -139,7 +139,7 @@ def predict(
     )
 
 
-def with_strength(method: Method, strength: float | None) -> Method:
+def _at_strength(method: Method, strength: float | None) -> Method:
     """``method`` with its network's correction at ``strength`` and no pair check (None:
     unchanged); one-line error for a method without a network correcting a base."""
     from est_stfm.methods.model import ModelMethod
@@ -200,7 +200,7 @@ def _predict_season(
     sc = load_scene(scene)
     if span is not None:
         days += coarse_dates_between(sc, *span)
-    method = with_strength(resolve_method(model, sc), strength)
+    method = _at_strength(resolve_method(model, sc), strength)
     model_id = str(Path(model).resolve()) if Path(model).exists() else model
     if strength is not None:  # a run at another strength is not resumed from
         model_id += f" x{strength:g}"

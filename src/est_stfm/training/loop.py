@@ -177,9 +177,10 @@ def ema_decay(cfg: FitConfig) -> float:
 def update_average(average: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     """One step of the moving average: ``average = decay * average + (1 - decay) * model``, for
     every floating-point entry of the state dict (parameters and buffers alike)."""
-    mine, theirs = average.state_dict(), model.state_dict()
-    pairs = [(mine[k], v) for k, v in theirs.items() if v.is_floating_point()]
-    torch._foreach_lerp_([a for a, _ in pairs], [v for _, v in pairs], 1.0 - decay)
+    mine = average.state_dict()
+    for key, value in model.state_dict().items():
+        if value.is_floating_point():
+            mine[key].lerp_(value, 1.0 - decay)
 
 
 def learning_rate(cfg: FitConfig, step: int, progress: float, plateau_scale: float) -> float:
