@@ -10,7 +10,8 @@ is loaded with **every fine image but the reference's hidden** (what a user with
 has), and the target is predicted by the base (``fsdaf+consistency``) and by the base plus the
 network's correction at each strength of :data:`STRENGTHS`, with the weights the protocol's
 ``est-stfm-any-tiny-mixed-heldout`` row uses for the scene (pretrained without any of its
-dates). The truth is read from a second load, for scoring only.
+dates). The truth is read from a second load, for scoring only (RMSE as the benchmark reports
+it: :func:`est_stfm.evaluation.metrics.evaluate_arrays`, over pixels valid in both).
 
 Prints, per case, RMSE / base RMSE for each strength; then per strength the mean ratio, the
 worst case, and the cases better / worse than the base by more than 0.5 %.
@@ -20,13 +21,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from est_stfm.benchmark.protocol import load_protocol
+from est_stfm.evaluation.metrics import evaluate_arrays
 from est_stfm.inference.predict import fuse
 from est_stfm.methods import resolve_method
 from est_stfm.methods.model import ModelMethod
@@ -38,8 +39,7 @@ ROW = "est-stfm-any-tiny-mixed-heldout"
 
 
 def _rmse(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray) -> float:
-    err = (pred - truth)[:, valid].astype(np.float64)
-    return math.sqrt(float(np.mean(err**2)))
+    return evaluate_arrays(pred, truth, valid).overall["RMSE"]
 
 
 def _cases(dates: list[dt.date]) -> list[tuple[dt.date, dt.date, str]]:
